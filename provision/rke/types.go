@@ -3,6 +3,8 @@
 // RKE's on-disk files (state, kubeconfig) as bytes the caller persists.
 package rke
 
+import "fmt"
+
 // Roles a node can carry.
 const (
 	RoleEtcd         = "etcd"
@@ -10,7 +12,7 @@ const (
 	RoleWorker       = "worker"
 )
 
-// Options are the Kubernetes settings of a cluster.
+// Options are the Kubernetes settings of a cluster. Empty fields take RKE's defaults.
 type Options struct {
 	KubernetesVersion   string // an RKE version string such as v1.32.7-rancher1-1; empty = RKE's default
 	NetworkPlugin       string // canal, calico, flannel or none
@@ -32,8 +34,36 @@ type Node struct {
 	Roles           []string
 }
 
+// Config is everything RKE needs to build or change a cluster.
+type Config struct {
+	Nodes []Node
+	// SSHKey is the cluster's SSH private key (PEM). RKE records it per node in its configuration;
+	// the connections themselves go through the caller's dialers.
+	SSHKey  []byte
+	Options Options
+}
+
 // Files are RKE's on-disk artefacts, kept by the caller between calls.
 type Files struct {
 	State      []byte // cluster.rkestate
 	Kubeconfig []byte // kube_config_cluster.yml
+}
+
+// String keeps the files' secrets (CA keys, admin credentials) out of logs and errors.
+func (f Files) String() string {
+	return fmt.Sprintf("rke.Files{State: %d bytes, Kubeconfig: %d bytes}", len(f.State), len(f.Kubeconfig))
+}
+
+// Result is a built cluster: where its API is and the admin credentials RKE issued.
+type Result struct {
+	Endpoint   string // https://<first control-plane address>:6443
+	CACert     string // PEM
+	ClientCert string // PEM
+	ClientKey  string // PEM
+	Files      Files
+}
+
+// String keeps the client key out of logs and errors.
+func (r Result) String() string {
+	return fmt.Sprintf("rke.Result{Endpoint: %s, %s}", r.Endpoint, r.Files)
 }

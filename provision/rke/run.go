@@ -1,0 +1,60 @@
+package rke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rancher/rke/cluster"
+	"github.com/rancher/rke/hosts"
+	"github.com/rancher/rke/types"
+)
+
+// rkeCall is one RKE operation on a configuration, with the dialers and file locations it needs.
+type rkeCall func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error
+
+// withRKE runs call in a fresh work directory seeded with files, and returns the files RKE left
+// there, also when call fails: a half-built cluster's state (its CA above all) is what the retry
+// must start from.
+func withRKE(ctx context.Context, c Config, files Files, d Dialers, call rkeCall) (out Files, err error) {
+	if err := ctx.Err(); err != nil {
+		return files, err
+	}
+	if err := loadMetadata(); err != nil {
+		return files, err
+	}
+	cfg, err := buildConfig(c)
+	if err != nil {
+		return files, err
+	}
+	dialers, err := newNodeDialers(ctx, d, c.Nodes)
+	if err != nil {
+		return files, err
+	}
+	dir, err := newWorkDir(files)
+	if err != nil {
+		return files, err
+	}
+	defer func() {
+		err = errors.Join(err, dir.remove())
+	}()
+
+	callErr := call(cfg, dialers.options(), dir.flags())
+	out, readErr := dir.files()
+	if readErr != nil {
+		// Without what RKE wrote, the caller keeps what it had.
+		out = files
+	}
+	if callErr != nil {
+		callErr = dialers.explain(callErr)
+	}
+	return out, errors.Join(callErr, readErr)
+}
+
+// rkeError wraps an RKE failure with the operation's name.
+func rkeError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("rke %s: %w", op, err)
+}
