@@ -4,6 +4,8 @@
 package ssh
 
 import (
+	"net"
+
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -15,4 +17,12 @@ type Endpoint struct {
 	// HostKey is the key the server must present. Nil means trust on first use, which the Dialer only
 	// accepts when it was configured to.
 	HostKey gossh.PublicKey
+}
+
+// hostPort is Address with the default port added when it has none.
+func (e Endpoint) hostPort() string {
+	if _, _, err := net.SplitHostPort(e.Address); err == nil {
+		return e.Address
+	}
+	return net.JoinHostPort(e.Address, "22")
 }
