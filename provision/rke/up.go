@@ -14,9 +14,9 @@ import (
 // join, removed nodes leave, a new Kubernetes version is rolled out. On error the Result holds
 // only the files RKE left, which the next Up must be given.
 func Up(ctx context.Context, c Config, previous Files, d Dialers) (Result, error) {
-	log.Infof(ctx, "Running RKE %s on %d nodes", Version, len(c.Nodes))
 	var res Result
 	files, err := withRKE(ctx, c, previous, d, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
+		log.Infof(ctx, "Running RKE %s for Kubernetes %s on %d nodes", Version, cfg.Version, len(cfg.Nodes))
 		if err := cmd.ClusterInit(ctx, cfg, dialers, flags); err != nil {
 			return rkeError("init", err)
 		}

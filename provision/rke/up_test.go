@@ -1,0 +1,141 @@
+package rke
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// refuse is a Docker dialer for nodes that are not there.
+func refuse(context.Context, string) (net.Conn, error) {
+	return nil, syscall.ECONNREFUSED
+}
+
+func TestUpWithUnreachableNodes(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the work directory goes, to see that it is removed
+	key := testKey(t)
+	c := Config{Nodes: layout(pool{"cp", 1, etcdAndCP}, pool{"w", 2, workerOnly}), SSHKey: key}
+
+	ctx, cancel := context.WithTimeout(testContext(t), 2*time.Minute)
+	defer cancel()
+	res, err := Up(ctx, c, Files{}, Dialers{Docker: refuse})
+	if err == nil {
+		t.Fatal("Up succeeded without nodes")
+	}
+	msg := err.Error()
+	t.Logf("error: %s", msg)
+	for _, want := range []string{"rke up:", "etcd", "node cp-1 (192.168.10.10): docker socket: connection refused",
+		"node w-2 (192.168.10.12): docker socket: connection refused"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("error does not wrap the dialer's: %v", err)
+	}
+	if strings.Contains(msg, "PRIVATE KEY") || strings.Contains(msg, string(key)) {
+		t.Error("the error shows a private key")
+	}
+	// ClusterInit wrote the desired state, certificates included: the retry must reuse that CA.
+	if len(res.Files.State) == 0 {
+		t.Error("the partial state was dropped")
+	}
+	if res.Endpoint != "" || res.ClientKey != "" {
+		t.Errorf("a failed Up returned credentials: %v", res)
+	}
+	assertEmptyDir(t, tmp)
+
+	// The retry starts from the partial state and keeps its CA.
+	again, err := Up(ctx, c, res.Files, Dialers{Docker: refuse})
+	if err == nil {
+		t.Fatal("second Up succeeded without nodes")
+	}
+	if caOf(t, again.Files.State) != caOf(t, res.Files.State) {
+		t.Error("the retry generated a new CA")
+	}
+	assertEmptyDir(t, tmp)
+}
+
+func TestUpRejectsBeforeDialing(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dialed := false
+	dial := func(context.Context, string) (net.Conn, error) { dialed = true; return nil, errors.New("dialed") }
+	tests := []struct {
+		name string
+		ctx  func() context.Context
+		c    Config
+		d    Dialers
+		want string
+	}{
+		{"invalid config", context.Background, Config{Nodes: layout(pool{"w", 1, workerOnly})}, Dialers{Docker: dial},
+			"no node has the etcd role"},
+		{"no dialer", context.Background, Config{Nodes: layout(pool{"all", 1, allRoles})}, Dialers{}, "no Docker dialer"},
+		{"cancelled", func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, Config{Nodes: layout(pool{"all", 1, allRoles})}, Dialers{Docker: dial}, context.Canceled.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			previous := Files{State: []byte("{}"), Kubeconfig: []byte("k")}
+			res, err := Up(tt.ctx(), tt.c, previous, tt.d)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want %q", err, tt.want)
+			}
+			if string(res.Files.State) != "{}" || string(res.Files.Kubeconfig) != "k" {
+				t.Errorf("previous files lost: %v", res.Files)
+			}
+		})
+	}
+	if dialed {
+		t.Error("a node was dialed")
+	}
+	assertEmptyDir(t, tmp)
+}
+
+func TestSnapshotNames(t *testing.T) {
+	for _, name := range []string{"", "../x", "a/b", "-x", "a b"} {
+		if err := SnapshotSave(context.Background(), Config{}, Files{}, Dialers{Docker: refuse}, name); err == nil ||
+			!strings.Contains(err.Error(), "snapshot name") {
+			t.Errorf("SnapshotSave(%q) = %v", name, err)
+		}
+	}
+	for _, name := range []string{"c-abc12-ml-xyz", "rke_etcd_snapshot_2024-01-01T00:00:00Z", "daily.1"} {
+		if err := checkSnapshotName(name); err != nil {
+			t.Errorf("%q rejected: %v", name, err)
+		}
+	}
+}
+
+func TestFromOutside(t *testing.T) {
+	for target, want := range map[string]string{
+		"localhost:6443":     "192.168.10.10:6443",
+		"127.0.0.1:10248":    "192.168.10.10:10248",
+		"[::1]:10256":        "192.168.10.10:10256",
+		"192.168.10.11:2379": "192.168.10.11:2379",
+		"garbage":            "garbage",
+	} {
+		if got := fromOutside("192.168.10.10", target); got != want {
+			t.Errorf("fromOutside(%s) = %s, want %s", target, got, want)
+		}
+	}
+}
+
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("left behind: %s", e.Name())
+	}
+}
