@@ -86,3 +86,17 @@ type Node struct {
 	Index   int    // n in <prefix>-<pool>-<n>
 	Address string // IPv4 address of the first interface, empty until known
 }
+
+// Environment is what the pre-flight checks learned from Harvester that the VM specs need.
+type Environment struct {
+	StorageClass string // the image's status.storageClassName, for the root disk's PVC
+	KeyPairKey   string // the KeyPair's spec.publicKey; empty without a key pair
+}
+
+// Plan is what a Reconcile would do: Surplus are the VMs it would delete (highest index first),
+// Missing the VMs it would create (their Address is empty).
+type Plan struct {
+	Keep    []Node
+	Missing []Node
+	Surplus []Node
+}
