@@ -2,6 +2,11 @@
 // idempotent bootstrap script and runs it over SSH on all nodes in parallel.
 package docker
 
+import (
+	"context"
+	"io"
+)
+
 // Install methods.
 const (
 	InstallScript = "script" // run an install script fetched from Config.InstallURL
@@ -18,8 +23,39 @@ type Config struct {
 	StorageDriver      string
 	Labels             []string          // engine labels, key=value
 	Options            map[string]string // extra daemon.json keys; values are JSON or plain strings
-	// SupportedVersions are the engine versions RKE accepts, as patterns like "28.1.x".
+	// SupportedVersions are the engine versions RKE accepts, as patterns like "28.1.x"; empty
+	// means no check.
 	SupportedVersions []string
 	// IgnoreUnsupportedVersion accepts any installed version.
 	IgnoreUnsupportedVersion bool
+}
+
+// Runner runs a command on a node; *ssh.Client satisfies it. output receives every line of the
+// combined stdout and stderr; the error must not contain output (this package masks and reports it).
+type Runner interface {
+	Run(ctx context.Context, command string, stdin io.Reader, output func(line string)) error
+}
+
+// Node is one node to bootstrap.
+type Node struct {
+	Name string // in progress and errors
+	// User is the SSH user: it joins the docker group; for any user but root the script runs with
+	// "sudo -n" (passwordless sudo, as cloud images set up).
+	User   string
+	Runner Runner
+}
+
+// Result is the outcome on one node.
+type Result struct {
+	Node    string
+	Version string // the engine version; empty if the node failed
+	Changed bool   // something was installed, written, started or restarted
+}
+
+// Options tune Bootstrap.
+type Options struct {
+	Concurrency int // nodes bootstrapped at once; zero means 10
+	// Secrets are masked in progress and errors (besides anything that looks like a private key),
+	// e.g. registry credentials that could appear in output.
+	Secrets []string
 }

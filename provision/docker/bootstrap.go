@@ -1,0 +1,118 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/rancher/rke/log"
+)
+
+// tailLines is how many of a node's last output lines a failure reports.
+const tailLines = 40
+
+// NodeError is the failure on one node. Its message and Output are masked.
+type NodeError struct {
+	Node   string
+	Err    error
+	Output []string // the node's last output lines, if the failure came from the script
+	msg    string   // Err's message, masked
+}
+
+func (e *NodeError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "docker on node %s: %s", e.Node, e.msg)
+	if len(e.Output) > 0 {
+		fmt.Fprintf(&b, "\nlast output of node %s:", e.Node)
+		for _, l := range e.Output {
+			b.WriteString("\n  " + l)
+		}
+	}
+	return b.String()
+}
+
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// Bootstrap runs the bootstrap script on every node, opts.Concurrency at a time, streaming each
+// node's output as progress through rke/log (prefixed "[node]"). It returns one Result per node,
+// in order, and the failures joined (each a *NodeError): a node running a version outside
+// cfg.SupportedVersions fails with ErrUnsupportedVersion unless cfg.IgnoreUnsupportedVersion.
+func Bootstrap(ctx context.Context, cfg Config, nodes []Node, opts Options) ([]Result, error) {
+	scripts := map[string]string{} // by user
+	for _, n := range nodes {
+		if _, ok := scripts[n.User]; ok {
+			continue
+		}
+		s, err := Script(cfg, n.User)
+		if err != nil {
+			return nil, fmt.Errorf("docker bootstrap script: %w", err)
+		}
+		scripts[n.User] = s
+	}
+	limit := opts.Concurrency
+	if limit <= 0 {
+		limit = 10
+	}
+
+	results := make([]Result, len(nodes))
+	errs := make([]error, len(nodes))
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		results[i].Node = n.Name
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				errs[i] = nodeError(n.Name, ctx.Err(), nil, nil)
+				return
+			}
+			results[i], errs[i] = bootstrapNode(ctx, cfg, n, scripts[n.User], opts.Secrets)
+		}()
+	}
+	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+func bootstrapNode(ctx context.Context, cfg Config, n Node, script string, secrets []string) (Result, error) {
+	res := Result{Node: n.Name}
+	m := newMasker(secrets)
+	var tail []string
+	var changed string
+	log.Infof(ctx, "[%s] checking docker", n.Name)
+	err := n.Runner.Run(ctx, command(n.User), strings.NewReader(script), func(line string) {
+		if v, ok := strings.CutPrefix(line, versionPrefix); ok {
+			res.Version = strings.TrimSpace(v)
+		} else if v, ok := strings.CutPrefix(line, changedPrefix); ok {
+			changed = strings.TrimSpace(v)
+		}
+		line = m.line(line)
+		if len(tail) == tailLines {
+			tail = tail[1:]
+		}
+		tail = append(tail, line)
+		log.Infof(ctx, "[%s] %s", n.Name, line)
+	})
+	if err != nil {
+		return Result{Node: n.Name}, nodeError(n.Name, fmt.Errorf("bootstrap script: %w", err), tail, secrets)
+	}
+	if res.Version == "" {
+		return Result{Node: n.Name}, nodeError(n.Name, errors.New("bootstrap script ended without reporting the docker version"), tail, secrets)
+	}
+	res.Changed = changed == "1"
+	if !cfg.supported(res.Version) {
+		return Result{Node: n.Name}, nodeError(n.Name, fmt.Errorf("%w: docker %s is installed, supported are %s (or accept any version with the ignore-docker-version option)",
+			ErrUnsupportedVersion, res.Version, strings.Join(cfg.SupportedVersions, ", ")), nil, secrets)
+	}
+	log.Infof(ctx, "[%s] docker %s ready", n.Name, res.Version)
+	return res, nil
+}
+
+func nodeError(node string, err error, tail []string, secrets []string) *NodeError {
+	return &NodeError{Node: node, Err: err, Output: tail, msg: newMasker(secrets).text(err.Error())}
+}
