@@ -1,10 +1,12 @@
 package harvester
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -147,6 +149,20 @@ func (c *Client) authOption() string {
 		return "credentials"
 	}
 	return c.AuthOption
+}
+
+// toUnstructured converts a typed API object through its JSON form: DefaultUnstructuredConverter
+// would keep KubeVirt's uint fields (bootOrder) as uint64, which unstructured DeepCopy rejects.
+func toUnstructured(obj interface{}) (*unstructured.Unstructured, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // toTyped converts an unstructured object into a typed API struct.

@@ -90,8 +90,19 @@ type fakes struct {
 func newFakes(t *testing.T, dynObjs []runtime.Object, coreObjs ...runtime.Object) *fakes {
 	t.Helper()
 	f := &fakes{
-		dyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), ListKinds, dynObjs...),
+		dyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), ListKinds),
 		core: kubefake.NewSimpleClientset(coreObjs...),
+	}
+	// Added by resource: the fake would guess "networkattachmentdefinitions" from the kind.
+	for _, o := range dynObjs {
+		u := o.(*unstructured.Unstructured)
+		for gvr, list := range ListKinds {
+			if list == u.GetKind()+"List" {
+				if err := f.dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
 	f.Client = &Client{Dynamic: f.dyn, Core: f.core, Server: "https://harvester.test:6443", AuthOption: "kubeconfig-content"}
 	// The fakes neither assign UIDs nor answer access reviews.
@@ -245,9 +256,9 @@ func existingVM(t *testing.T, cl Cluster, pool string, n int) *unstructured.Unst
 		t.Fatal(err)
 	}
 	vm.UID = types.UID("uid-" + vm.Name)
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(vm)
+	u, err := toUnstructured(vm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &unstructured.Unstructured{Object: obj}
+	return u
 }

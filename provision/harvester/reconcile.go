@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
@@ -106,13 +105,13 @@ func (c *Client) createNode(ctx context.Context, cl Cluster, env Environment, n 
 	if err != nil {
 		return err
 	}
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(spec)
+	obj, err := toUnstructured(spec)
 	if err != nil {
 		return fmt.Errorf("vm %s: convert spec: %w", n.Name, err)
 	}
 	log.Infof(ctx, "[harvester] %s: creating VM", n.Name)
 	vms := c.Dynamic.Resource(gvrVM).Namespace(ns)
-	created, err := vms.Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
+	created, err := vms.Create(ctx, obj, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
 	if apierrors.IsAlreadyExists(err) {
 		created, err = vms.Get(ctx, n.Name, metav1.GetOptions{})
 		if err == nil {

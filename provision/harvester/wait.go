@@ -109,14 +109,13 @@ func vmiAddress(vmi *kubevirtv1.VirtualMachineInstance) (addr, why string) {
 		}
 	}
 	var others []string
+	seen := map[string]bool{}
 	for _, a := range append(append([]string{}, iface.IPs...), iface.IP) {
-		if a == "" {
-			continue
-		}
 		ip := net.ParseIP(strings.SplitN(a, "/", 2)[0])
-		if ip == nil {
+		if ip == nil || seen[ip.String()] {
 			continue
 		}
+		seen[ip.String()] = true
 		if ip.To4() != nil && !ip.IsLinkLocalUnicast() && !ip.IsLoopback() && !ip.IsUnspecified() {
 			return ip.String(), ""
 		}
