@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Labels every object of a cluster carries, so Remove finds them without any state.
@@ -57,6 +58,15 @@ func nodeIndex(name, pool string) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// checkClusterName refuses names that are not label values; an empty one would select other
+// objects labelled with an empty value.
+func checkClusterName(cluster string) error {
+	if errs := validation.IsValidLabelValue(cluster); cluster == "" || len(errs) > 0 {
+		return fmt.Errorf("cluster name %q is not a label value", cluster)
+	}
+	return nil
 }
 
 // clusterSelector selects every object of a cluster.

@@ -12,6 +12,9 @@ import (
 // List returns the cluster's VMs as nodes with pool, index and, when their VMI runs with one, the
 // IPv4 address; sorted by pool, then index. VMs being deleted are left out.
 func (c *Client) List(ctx context.Context, namespace, cluster string) ([]Node, error) {
+	if err := checkClusterName(cluster); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
 	vms, err := c.listVMs(ctx, namespace, cluster)
 	if err != nil {
 		return nil, err

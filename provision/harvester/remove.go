@@ -27,6 +27,9 @@ func (k objKey) String() string { return k.ns + "/" + k.name }
 // waits until they are gone. VMs already gone count as deleted (their leftover PVCs and Secrets
 // with the cluster label are still deleted); a VM of another cluster is an error.
 func (c *Client) DeleteNodes(ctx context.Context, namespace, cluster string, names []string) error {
+	if err := checkClusterName(cluster); err != nil {
+		return fmt.Errorf("delete VMs: %w", err)
+	}
 	vms := make([]*unstructured.Unstructured, len(names))
 	errs := c.parallel(ctx, len(names), func(ctx context.Context, i int) error {
 		vm, err := c.Dynamic.Resource(gvrVM).Namespace(namespace).Get(ctx, names[i], metav1.GetOptions{})
@@ -94,6 +97,9 @@ func (c *Client) DeleteNodes(ctx context.Context, namespace, cluster string, nam
 // state: an empty namespace searches all namespaces. It succeeds when nothing is left, including
 // when nothing was there.
 func (c *Client) Remove(ctx context.Context, namespace, cluster string) error {
+	if err := checkClusterName(cluster); err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
 	vms, err := c.listVMs(ctx, namespace, cluster)
 	if err != nil {
 		return fmt.Errorf("remove cluster %s: %w", cluster, err)

@@ -153,6 +153,10 @@ func TestRemoveNothing(t *testing.T) {
 	if err := f.Remove(context.Background(), "vms", "c-never-made"); err != nil {
 		t.Errorf("Remove of a cluster with no objects: %v", err)
 	}
+	// An empty name would select objects labelled with an empty value: refused.
+	if err := f.Remove(context.Background(), "vms", ""); err == nil {
+		t.Error("Remove with no cluster name succeeded")
+	}
 }
 
 func TestDeleteNodes(t *testing.T) {

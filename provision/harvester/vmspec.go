@@ -207,8 +207,8 @@ func checkSpecInput(cl Cluster, env Environment, name string) error {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		problems = append(problems, fmt.Sprintf("VM name %q: %s", name, strings.Join(errs, "; ")))
 	}
-	if errs := validation.IsValidLabelValue(cl.Name); cl.Name == "" || len(errs) > 0 {
-		problems = append(problems, fmt.Sprintf("cluster name %q is not a label value", cl.Name))
+	if err := checkClusterName(cl.Name); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if t.Namespace == "" {
 		problems = append(problems, "no namespace")

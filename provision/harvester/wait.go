@@ -19,6 +19,9 @@ import (
 // re-established after expiry or an API server restart). After timeout the error names every
 // node still waiting and what for; the nodes returned then carry the addresses known so far.
 func (c *Client) WaitForAddresses(ctx context.Context, namespace, cluster string, nodes []Node, timeout time.Duration) ([]Node, error) {
+	if err := checkClusterName(cluster); err != nil {
+		return nil, fmt.Errorf("wait for VMs: %w", err)
+	}
 	out := append([]Node{}, nodes...)
 	status := make(map[string]string, len(nodes)) // name -> why it is not ready; "" = ready
 	for _, n := range nodes {
