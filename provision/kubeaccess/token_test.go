@@ -232,5 +232,7 @@ func failTimes(cs *fake.Clientset, verb, resource string, n int, err error) *int
 // netOpError is a refused connection as the HTTP client reports it.
 type netOpError struct{ errno syscall.Errno }
 
-func (e *netOpError) Error() string { return "dial tcp 192.168.10.10:6443: connect: " + e.errno.Error() }
+func (e *netOpError) Error() string {
+	return "dial tcp 192.168.10.10:6443: connect: " + e.errno.Error()
+}
 func (e *netOpError) Unwrap() error { return e.errno }
