@@ -108,6 +108,9 @@ func (d *Dialer) dial(ctx context.Context, ep Endpoint, addr string) (*Client, e
 		// A server usually has several host keys; ask for the type we know, or it may present
 		// another one (x/crypto prefers ECDSA) and look like a mismatch.
 		cc.HostKeyAlgorithms = hostKeyAlgorithms(expected)
+	} else {
+		// On first use prefer the type cloud-init injects and images keep.
+		cc.HostKeyAlgorithms = firstUseAlgorithms
 	}
 
 	nd := net.Dialer{Timeout: d.cfg.ConnectTimeout}
@@ -169,6 +172,11 @@ func fingerprint(key gossh.PublicKey) string {
 		return "none"
 	}
 	return key.Type() + " " + gossh.FingerprintSHA256(key)
+}
+
+var firstUseAlgorithms = []string{
+	gossh.KeyAlgoED25519, gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384, gossh.KeyAlgoECDSA521,
+	gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256, gossh.KeyAlgoRSA,
 }
 
 // hostKeyAlgorithms are the signature algorithms that make a server present key.

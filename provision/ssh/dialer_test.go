@@ -113,7 +113,12 @@ func TestDialDefaultPort(t *testing.T) {
 
 func TestTrustOnFirstUse(t *testing.T) {
 	client := newED25519(t)
-	first := startServer(t, serverOptions{hostKeys: []gossh.Signer{newED25519(t)}, user: "rancher", authorized: client.PublicKey()})
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := newED25519(t)
+	first := startServer(t, serverOptions{hostKeys: []gossh.Signer{newSigner(t, ecKey), host}, user: "rancher", authorized: client.PublicKey()})
 	d := newDialer(t, Config{Signer: client, TrustOnFirstUse: true})
 	ep := Endpoint{Name: "pool1-0", Address: first.addr, User: "rancher"}
 
@@ -123,6 +128,9 @@ func TestTrustOnFirstUse(t *testing.T) {
 	}
 	recorded := c.HostKey()
 	c.Close()
+	if !bytes.Equal(recorded.Marshal(), host.PublicKey().Marshal()) {
+		t.Errorf("recorded %s, want the ed25519 key", fingerprint(recorded))
+	}
 	stored, err := ParsePublicKey(MarshalPublicKey(recorded))
 	if err != nil || !bytes.Equal(stored.Marshal(), recorded.Marshal()) {
 		t.Fatalf("recorded key does not round-trip: %v", err)
@@ -152,11 +160,7 @@ func TestWaitReady(t *testing.T) {
 
 	t.Run("port opens after 2s", func(t *testing.T) {
 		addr := freeAddr(t)
-		opened := make(chan *testServer, 1)
-		timer := time.AfterFunc(2*time.Second, func() {
-			opened <- startServer(t, serverOptions{addr: addr, hostKeys: []gossh.Signer{host}, user: "rancher", authorized: client.PublicKey()})
-		})
-		defer timer.Stop()
+		startServer(t, serverOptions{addr: addr, delay: 2 * time.Second, hostKeys: []gossh.Signer{host}, user: "rancher", authorized: client.PublicKey()})
 		d := newDialer(t, Config{Signer: client, Backoff: fast})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -169,7 +173,6 @@ func TestWaitReady(t *testing.T) {
 		if took := time.Since(start); took < 2*time.Second || took > 3*time.Second {
 			t.Errorf("WaitReady took %s, want 2-3s", took)
 		}
-		<-opened
 	})
 
 	t.Run("port closed until the deadline", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -22,17 +23,21 @@ type testServer struct {
 	addr       string
 	handshakes atomic.Int64 // successful logins
 
-	ln    net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
+	cfg    *gossh.ServerConfig
+	mu     sync.Mutex
+	ln     net.Listener
+	opener *time.Timer // a delayed start
+	closed bool
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
 }
 
 type serverOptions struct {
 	hostKeys   []gossh.Signer
 	user       string
 	authorized gossh.PublicKey
-	addr       string // listen address; empty means a free port on 127.0.0.1
+	addr       string        // listen address; empty means a free port on 127.0.0.1
+	delay      time.Duration // the port stays closed this long
 }
 
 func startServer(tb testing.TB, o serverOptions) *testServer {
@@ -48,14 +53,36 @@ func startServer(tb testing.TB, o serverOptions) *testServer {
 	for _, k := range o.hostKeys {
 		cfg.AddHostKey(k)
 	}
-	if o.addr == "" {
-		o.addr = "127.0.0.1:0"
+	s := &testServer{addr: o.addr, cfg: cfg, conns: map[net.Conn]bool{}}
+	tb.Cleanup(s.close)
+	if o.delay > 0 {
+		s.opener = time.AfterFunc(o.delay, func() {
+			if err := s.listen(); err != nil {
+				tb.Errorf("delayed listen: %v", err)
+			}
+		})
+		return s
 	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
+	if s.addr == "" {
+		s.addr = "127.0.0.1:0"
+	}
+	if err := s.listen(); err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	s := &testServer{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]bool{}}
+	return s
+}
+
+func (s *testServer) listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	s.ln, s.addr = ln, ln.Addr().String()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -70,15 +97,14 @@ func startServer(tb testing.TB, o serverOptions) *testServer {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.serve(conn, cfg)
+				s.serve(conn)
 				s.mu.Lock()
 				delete(s.conns, conn)
 				s.mu.Unlock()
 			}()
 		}
 	}()
-	tb.Cleanup(s.close)
-	return s
+	return nil
 }
 
 // dropConnections cuts every open connection, as a node reboot would.
@@ -91,14 +117,22 @@ func (s *testServer) dropConnections() {
 }
 
 func (s *testServer) close() {
-	s.ln.Close()
+	s.mu.Lock()
+	s.closed = true
+	if s.opener != nil {
+		s.opener.Stop()
+	}
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
 	s.dropConnections()
 	s.wg.Wait()
 }
 
-func (s *testServer) serve(conn net.Conn, cfg *gossh.ServerConfig) {
+func (s *testServer) serve(conn net.Conn) {
 	defer conn.Close()
-	sc, chans, reqs, err := gossh.NewServerConn(conn, cfg)
+	sc, chans, reqs, err := gossh.NewServerConn(conn, s.cfg)
 	if err != nil {
 		return
 	}
