@@ -23,7 +23,7 @@ fail() {
 	exit 1
 }
 has() { command -v "$1" >/dev/null 2>&1; }
-# sd_booted(3): systemd is PID 1.
+# systemd is the init system when this directory exists (sd_booted(3)).
 use_systemd() { [ -d "$SYSTEMD_DIR" ] && has systemctl; }
 docker_ready() { docker info >/dev/null 2>&1; }
 
