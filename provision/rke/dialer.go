@@ -58,14 +58,16 @@ func (nd *nodeDialers) options() hosts.DialersOptions {
 
 func (nd *nodeDialers) dockerFactory(h *hosts.Host) (func(network, addr string) (net.Conn, error), error) {
 	address := h.Address
-	return func(string, string) (net.Conn, error) {
-		conn, err := nd.d.Docker(nd.ctx, address)
-		if err != nil {
-			err = fmt.Errorf("node %s (%s): docker socket: %w", nd.names[address], address, err)
-			nd.record(address, err)
-		}
-		return conn, err
-	}, nil
+	return func(string, string) (net.Conn, error) { return nd.dialDocker(address) }, nil
+}
+
+func (nd *nodeDialers) dialDocker(address string) (net.Conn, error) {
+	conn, err := nd.d.Docker(nd.ctx, address)
+	if err != nil {
+		err = fmt.Errorf("node %s (%s): docker socket: %w", nd.names[address], address, err)
+		nd.record(address, err)
+	}
+	return conn, err
 }
 
 func (nd *nodeDialers) portFactory(h *hosts.Host) (func(network, addr string) (net.Conn, error), error) {
@@ -93,6 +95,30 @@ func fromOutside(address, target string) string {
 	return target
 }
 
+// probe dials every node's Docker socket once, in parallel, and reports the unreachable nodes'
+// addresses. RKE's own handling of unreachable nodes (cluster.TunnelHosts) appends to a shared
+// list from concurrent goroutines, so several failing nodes must not get that far.
+func (nd *nodeDialers) probe(nodes []Node) map[string]bool {
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if conn, err := nd.dialDocker(n.Address); err == nil {
+				_ = conn.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	unreachable := map[string]bool{}
+	for address := range nd.failures {
+		unreachable[address] = true
+	}
+	return unreachable
+}
+
 func (nd *nodeDialers) record(address string, err error) {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
@@ -101,7 +127,7 @@ func (nd *nodeDialers) record(address string, err error) {
 	}
 }
 
-// explain adds the nodes that could not be reached to an error of RKE.
+// explain adds the nodes that could not be reached to an error.
 func (nd *nodeDialers) explain(err error) error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()

@@ -27,7 +27,7 @@ func SnapshotSave(ctx context.Context, c Config, files Files, d Dialers, name st
 	if err := checkSnapshotName(name); err != nil {
 		return err
 	}
-	_, err := withRKE(ctx, c, files, d, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
+	_, err := withRKE(ctx, c, files, d, allNodes, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
 		return rkeError("snapshot save", cmd.SnapshotSaveEtcdHosts(ctx, cfg, dialers, flags, name))
 	})
 	return err
@@ -40,7 +40,7 @@ func SnapshotRestore(ctx context.Context, c Config, files Files, d Dialers, name
 		return Result{Files: files}, err
 	}
 	var res Result
-	out, err := withRKE(ctx, c, files, d, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
+	out, err := withRKE(ctx, c, files, d, allNodes, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
 		// As Rancher does: RKE then rebuilds the cluster without its rolling-upgrade logic.
 		cfg.Restore = types.RestoreConfig{Restore: true, SnapshotName: name}
 		endpoint, ca, cert, key, _, err := cmd.RestoreEtcdSnapshot(ctx, cfg, dialers, flags, map[string]interface{}{}, name)
@@ -62,7 +62,7 @@ func SnapshotRemove(ctx context.Context, c Config, files Files, d Dialers, name 
 	if err := checkSnapshotName(name); err != nil {
 		return err
 	}
-	_, err := withRKE(ctx, c, files, d, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
+	_, err := withRKE(ctx, c, files, d, allNodes, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
 		return rkeError("snapshot remove", cmd.SnapshotRemoveFromEtcdHosts(ctx, cfg, dialers, flags, name))
 	})
 	return err

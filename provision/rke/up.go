@@ -15,7 +15,7 @@ import (
 // only the files RKE left, which the next Up must be given.
 func Up(ctx context.Context, c Config, previous Files, d Dialers) (Result, error) {
 	var res Result
-	files, err := withRKE(ctx, c, previous, d, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
+	files, err := withRKE(ctx, c, previous, d, allNodes, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
 		log.Infof(ctx, "Running RKE %s for Kubernetes %s on %d nodes", Version, cfg.Version, len(cfg.Nodes))
 		if err := cmd.ClusterInit(ctx, cfg, dialers, flags); err != nil {
 			return rkeError("init", err)
@@ -38,7 +38,7 @@ func Up(ctx context.Context, c Config, previous Files, d Dialers) (Result, error
 // Remove tears Kubernetes down on the nodes: containers, certificates and data. It is best
 // effort: nodes that cannot be reached are left as they are, and the error says which.
 func Remove(ctx context.Context, c Config, d Dialers) error {
-	_, err := withRKE(ctx, c, Files{}, d, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
+	_, err := withRKE(ctx, c, Files{}, d, reachableNodes, func(cfg *types.RancherKubernetesEngineConfig, dialers hosts.DialersOptions, flags cluster.ExternalFlags) error {
 		return rkeError("remove", cmd.ClusterRemove(ctx, cfg, dialers, flags))
 	})
 	return err

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,20 +19,19 @@ func refuse(context.Context, string) (net.Conn, error) {
 
 func TestUpWithUnreachableNodes(t *testing.T) {
 	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp) // where the work directory goes, to see that it is removed
+	t.Setenv("TMPDIR", tmp) // where the work directory would go
 	key := testKey(t)
 	c := Config{Nodes: layout(pool{"cp", 1, etcdAndCP}, pool{"w", 2, workerOnly}), SSHKey: key}
+	previous := Files{State: []byte("{}")}
 
-	ctx, cancel := context.WithTimeout(testContext(t), 2*time.Minute)
-	defer cancel()
-	res, err := Up(ctx, c, Files{}, Dialers{Docker: refuse})
+	res, err := Up(testContext(t), c, previous, Dialers{Docker: refuse})
 	if err == nil {
 		t.Fatal("Up succeeded without nodes")
 	}
 	msg := err.Error()
 	t.Logf("error: %s", msg)
-	for _, want := range []string{"rke up:", "etcd", "node cp-1 (192.168.10.10): docker socket: connection refused",
-		"node w-2 (192.168.10.12): docker socket: connection refused"} {
+	for _, want := range []string{"nodes cannot be reached", "node cp-1 (192.168.10.10): docker socket: connection refused",
+		"node w-1 (192.168.10.11): docker socket: connection refused", "node w-2 (192.168.10.12): docker socket: connection refused"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not say %q", msg, want)
 		}
@@ -42,17 +42,34 @@ func TestUpWithUnreachableNodes(t *testing.T) {
 	if strings.Contains(msg, "PRIVATE KEY") || strings.Contains(msg, string(key)) {
 		t.Error("the error shows a private key")
 	}
+	if string(res.Files.State) != "{}" || res.Endpoint != "" || res.ClientKey != "" {
+		t.Errorf("Up returned %v, want the previous files only", res)
+	}
+	assertEmptyDir(t, tmp)
+}
+
+func TestUpKeepsPartialState(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the work directory goes, to see that it is removed
+	c := Config{Nodes: layout(pool{"all", 1, allRoles}), SSHKey: testKey(t)}
+	ctx, cancel := context.WithTimeout(testContext(t), 2*time.Minute)
+	defer cancel()
+
+	res, err := Up(ctx, c, Files{}, Dialers{Docker: vanishing()})
+	if err == nil || !strings.Contains(err.Error(), "rke up:") ||
+		!strings.Contains(err.Error(), "node all-1 (192.168.10.10): docker socket: connection refused") {
+		t.Fatalf("error = %v", err)
+	}
 	// ClusterInit wrote the desired state, certificates included: the retry must reuse that CA.
 	if len(res.Files.State) == 0 {
-		t.Error("the partial state was dropped")
+		t.Fatal("the partial state was dropped")
 	}
 	if res.Endpoint != "" || res.ClientKey != "" {
 		t.Errorf("a failed Up returned credentials: %v", res)
 	}
 	assertEmptyDir(t, tmp)
 
-	// The retry starts from the partial state and keeps its CA.
-	again, err := Up(ctx, c, res.Files, Dialers{Docker: refuse})
+	again, err := Up(ctx, c, res.Files, Dialers{Docker: vanishing()})
 	if err == nil {
 		t.Fatal("second Up succeeded without nodes")
 	}
@@ -60,6 +77,32 @@ func TestUpWithUnreachableNodes(t *testing.T) {
 		t.Error("the retry generated a new CA")
 	}
 	assertEmptyDir(t, tmp)
+}
+
+func TestRemoveWithUnreachableNodes(t *testing.T) {
+	c := Config{Nodes: layout(pool{"cp", 1, etcdAndCP}, pool{"w", 1, workerOnly})}
+	err := Remove(testContext(t), c, Dialers{Docker: refuse})
+	if !errors.Is(err, errUnreachable) || !strings.Contains(err.Error(), "node w-1 (192.168.10.11)") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+// vanishing lets the first dial to each node (the probe) succeed, with a connection closed at
+// once, and refuses the later ones: nodes that go away while RKE runs.
+func vanishing() DockerDialer {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(_ context.Context, address string) (net.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[address] {
+			return nil, syscall.ECONNREFUSED
+		}
+		seen[address] = true
+		conn, peer := net.Pipe()
+		_ = peer.Close()
+		return conn, nil
+	}
 }
 
 func TestUpRejectsBeforeDialing(t *testing.T) {
