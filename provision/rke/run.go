@@ -32,6 +32,7 @@ func withRKE(ctx context.Context, c Config, files Files, d Dialers, r reach, cal
 	if err := ctx.Err(); err != nil {
 		return files, err
 	}
+	// Before RKE runs: left to itself, it would load its metadata as its development version.
 	if err := loadMetadata(); err != nil {
 		return files, err
 	}
