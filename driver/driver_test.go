@@ -1,0 +1,259 @@
+package driver
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rancher/kontainer-engine/types"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision"
+)
+
+// fakeProvisioner records calls and plays back scripted results.
+type fakeProvisioner struct {
+	createErr  error
+	createdVMs int
+	removed    []string
+	updates    []provision.Spec
+	cluster    fakeCluster
+}
+
+func (f *fakeProvisioner) Create(_ context.Context, spec provision.Spec, st *provision.State, save func(provision.State)) error {
+	st.ClientKey = []byte("key")
+	for i := 0; i < spec.NodeCount() && i < f.createdVMs; i++ {
+		st.Nodes = append(st.Nodes, provision.Node{Name: fmt.Sprintf("n%d", i), Phase: provision.PhaseVM})
+		save(*st)
+	}
+	if f.createErr != nil {
+		return f.createErr
+	}
+	st.RKE.Kubeconfig = []byte(testClusterKubeconfig)
+	return nil
+}
+
+func (f *fakeProvisioner) Update(_ context.Context, _, spec provision.Spec, st *provision.State, _ func(provision.State)) error {
+	f.updates = append(f.updates, spec)
+	return nil
+}
+
+func (f *fakeProvisioner) Remove(_ context.Context, spec provision.Spec, _ provision.State) error {
+	f.removed = append(f.removed, spec.Name)
+	return nil
+}
+
+func (f *fakeProvisioner) SnapshotSave(context.Context, provision.Spec, provision.State, string) error {
+	return nil
+}
+
+func (f *fakeProvisioner) SnapshotRestore(context.Context, provision.Spec, *provision.State, string) error {
+	return nil
+}
+
+func (f *fakeProvisioner) SnapshotRemove(context.Context, provision.Spec, provision.State, string) error {
+	return nil
+}
+
+func (f *fakeProvisioner) Cluster(context.Context, provision.State) (provision.Cluster, error) {
+	return f.cluster, nil
+}
+
+type fakeCluster struct{}
+
+func (fakeCluster) ServiceAccountToken(context.Context) (string, error) { return "sa-token", nil }
+func (fakeCluster) Version(context.Context) (string, error)             { return "v1.32.7", nil }
+func (fakeCluster) NodeCount(context.Context) (int, error)              { return 3, nil }
+func (fakeCluster) RemoveLegacyServiceAccount(context.Context) error    { return nil }
+
+const testClusterKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster: {server: "https://10.0.0.5:6443", certificate-authority-data: Q0E=}
+users:
+- name: admin
+  user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZ}
+contexts:
+- name: local
+  context: {cluster: local, user: admin}
+current-context: local
+`
+
+func TestCreateFillsInfo(t *testing.T) {
+	d := New(&fakeProvisioner{createdVMs: 3})
+	info, err := d.Create(context.Background(), validOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Endpoint != "https://10.0.0.5:6443" || info.NodeCount != 3 {
+		t.Errorf("info = %+v", info)
+	}
+	if ca, _ := base64.StdEncoding.DecodeString(info.RootCaCertificate); string(ca) != "CA" {
+		t.Errorf("root CA = %q", info.RootCaCertificate)
+	}
+	st, err := decodeState(info)
+	if err != nil || st.Spec.Name != "c-abc12" || len(st.Cluster.Nodes) != 3 {
+		t.Fatalf("state: %v %+v", err, st)
+	}
+	out, err := d.PostCheck(context.Background(), info)
+	if err != nil || out.ServiceAccountToken != "sa-token" || out.Version != "v1.32.7" {
+		t.Fatalf("post-check: %v %+v", err, out)
+	}
+}
+
+// A failed Create returns the partial state with the error; the next Create resumes from it.
+func TestCreateFailureReturnsPartialInfo(t *testing.T) {
+	p := &fakeProvisioner{createdVMs: 2, createErr: errors.New("vm c-abc12-worker-1: no address")}
+	var checkpoints int
+	d := New(p, WithCheckpoint(func(*types.ClusterInfo) { checkpoints++ }))
+	info, err := d.Create(context.Background(), validOptions(), nil)
+	if err == nil || info == nil {
+		t.Fatalf("want partial info and error, got %v %v", info, err)
+	}
+	st, derr := decodeState(info)
+	if derr != nil || len(st.Cluster.Nodes) != 2 {
+		t.Fatalf("partial state: %v %+v", derr, st.Cluster)
+	}
+	if checkpoints != 3 {
+		t.Errorf("checkpoints = %d, want one per step and one at the end", checkpoints)
+	}
+
+	p.createErr, p.createdVMs = nil, 0
+	info, err = d.Create(context.Background(), validOptions(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := decodeState(info); len(st.Cluster.Nodes) != 2 {
+		t.Errorf("resumed create lost the nodes of the first attempt: %+v", st.Cluster.Nodes)
+	}
+}
+
+func TestCreateRejectsBadOptionsWithoutWork(t *testing.T) {
+	p := &fakeProvisioner{}
+	opts := validOptions()
+	opts.IntOptions["cpus"] = -1
+	info, err := New(p).Create(context.Background(), opts, nil)
+	if err == nil || info != nil {
+		t.Fatalf("want error and no info, got %v %v", info, err)
+	}
+}
+
+func TestCreateRefusesOtherClustersInfo(t *testing.T) {
+	info, err := New(&fakeProvisioner{}).Create(context.Background(), validOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := validOptions()
+	opts.StringOptions["name"] = "c-other"
+	if _, err := New(&fakeProvisioner{}).Create(context.Background(), opts, info); err == nil || !strings.Contains(err.Error(), "belongs to cluster") {
+		t.Fatalf("want refusal, got %v", err)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	p := &fakeProvisioner{}
+	d := New(p)
+	info, err := d.Create(context.Background(), validOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := validOptions()
+	delete(opts.StringOptions, "kubeconfig-content") // Rancher strips password fields
+	opts.IntOptions["workerCount"] = 4
+	if _, err := d.Update(context.Background(), info, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.updates) != 1 || p.updates[0].Pools[2].Count != 4 || len(p.updates[0].Access.Kubeconfig) == 0 {
+		t.Fatalf("update spec = %+v", p.updates)
+	}
+	opts.StringOptions["cluster-cidr"] = "10.100.0.0/16"
+	if _, err := d.Update(context.Background(), info, opts); err == nil || !strings.Contains(err.Error(), "cluster-cidr: cannot change") {
+		t.Fatalf("immutable change accepted: %v", err)
+	}
+}
+
+func TestSetClusterSizeScalesWorkers(t *testing.T) {
+	p := &fakeProvisioner{}
+	d := New(p)
+	info, err := d.Create(context.Background(), validOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetClusterSize(context.Background(), info, &types.NodeCount{Count: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.updates[0].Pools[2]; got.Name != "worker" || got.Count != 3 {
+		t.Errorf("worker pool = %+v", got)
+	}
+	if st, _ := decodeState(info); st.Spec.Pools[2].Count != 3 {
+		t.Errorf("stored spec not updated: %+v", st.Spec.Pools)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	p := &fakeProvisioner{}
+	d := New(p)
+	if err := d.Remove(context.Background(), &types.ClusterInfo{}); err != nil || len(p.removed) != 0 {
+		t.Fatalf("remove without state: %v %v", err, p.removed)
+	}
+	info, _ := d.Create(context.Background(), validOptions(), nil)
+	if err := d.Remove(context.Background(), info); err != nil || len(p.removed) != 1 {
+		t.Fatalf("remove: %v %v", err, p.removed)
+	}
+	if err := d.Remove(context.Background(), &types.ClusterInfo{Metadata: map[string]string{"state": "garbage"}}); err == nil {
+		t.Fatal("corrupt state accepted")
+	}
+}
+
+func TestCapabilitiesAndFlags(t *testing.T) {
+	d := New(&fakeProvisioner{})
+	caps, err := d.GetCapabilities(context.Background())
+	if err != nil || caps.Capabilities == nil {
+		t.Fatalf("capabilities: %v %+v", err, caps)
+	}
+	for _, c := range []int64{types.GetVersionCapability, types.SetVersionCapability, types.GetClusterSizeCapability, types.SetClusterSizeCapability, types.EtcdBackupCapability} {
+		if !caps.Capabilities[c] {
+			t.Errorf("capability %d not advertised", c)
+		}
+	}
+	fl, _ := d.GetDriverCreateOptions(context.Background())
+	if len(fl.Options) != len(Options()) {
+		t.Errorf("%d flags for %d options", len(fl.Options), len(Options()))
+	}
+	for name, f := range fl.Options {
+		if f.Usage == "" || f.Default == nil {
+			t.Errorf("%s: missing usage or default", name)
+		}
+		if name != camelCase(name) && fl.Options[camelCase(name)] != nil {
+			t.Errorf("%s declared twice", name)
+		}
+	}
+	for _, secret := range []string{"kubeconfig-content", "token", "client-key-data", "ssh-private-key"} {
+		if !fl.Options[secret].Password {
+			t.Errorf("%s is not a password field", secret)
+		}
+	}
+	if f := fl.Options["cpus"]; f.Value != "2" || f.Default.DefaultInt != 2 {
+		t.Errorf("cpus default = %q / %d", f.Value, f.Default.DefaultInt)
+	}
+	up, _ := d.GetDriverUpdateOptions(context.Background())
+	if up.Options["worker-count"] == nil || up.Options["cluster-cidr"] != nil {
+		t.Errorf("update options = %v", up.Options)
+	}
+}
+
+func TestK8SCapabilities(t *testing.T) {
+	d := New(&fakeProvisioner{})
+	c, err := d.GetK8SCapabilities(context.Background(), validOptions())
+	if err != nil || !c.NodePoolScalingSupported || len(c.IngressControllers) != 1 || c.L4LoadBalancer.Enabled {
+		t.Fatalf("%v %+v", err, c)
+	}
+	opts := validOptions()
+	opts.StringOptions["ingressProvider"] = "none"
+	if c, _ := d.GetK8SCapabilities(context.Background(), opts); len(c.IngressControllers) != 0 {
+		t.Errorf("ingress advertised with ingress-provider none")
+	}
+}

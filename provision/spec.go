@@ -1,0 +1,57 @@
+// Package provision turns a cluster Spec into running VMs on Harvester with Docker and Kubernetes
+// on them, and takes them down again. It composes the harvester, ssh, docker, rke and kubeaccess
+// packages; the driver package translates Rancher's options into a Spec.
+package provision
+
+import (
+	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/docker"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/harvester"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/rke"
+)
+
+// Spec is the desired cluster.
+type Spec struct {
+	// Name identifies the cluster (Rancher's cluster ID or the CLI's name); every object on Harvester
+	// carries it as a label.
+	Name       string
+	Access     harvester.Credentials
+	Template   harvester.VMTemplate
+	Pools      []Pool
+	SSH        SSH
+	Docker     docker.Config
+	Kubernetes rke.Options
+	Timeouts   Timeouts
+}
+
+// Pool is a group of identical nodes with the same Kubernetes roles.
+type Pool struct {
+	Name  string
+	Count int
+	Roles []string // rke.RoleEtcd, rke.RoleControlPlane, rke.RoleWorker
+}
+
+// SSH is how the driver logs in to the nodes.
+type SSH struct {
+	User string
+	// PrivateKey is the user's own key (PEM); empty means the driver generates one per cluster.
+	PrivateKey []byte
+	// TrustOnFirstUse records host keys on first connection instead of injecting them.
+	TrustOnFirstUse bool
+}
+
+// Timeouts bound the waits of Create and Update.
+type Timeouts struct {
+	VMReady  time.Duration
+	SSHReady time.Duration
+}
+
+// NodeCount is the number of nodes the spec asks for.
+func (s Spec) NodeCount() int {
+	n := 0
+	for _, p := range s.Pools {
+		n += p.Count
+	}
+	return n
+}
