@@ -1,0 +1,69 @@
+import type { Component } from 'vue';
+import { IClusterProvisioner, ClusterProvisionerContext } from '@shell/core/types';
+import CruHarvesterRke from './components/CruHarvesterRke.vue';
+import { DRIVER_NAME } from './util/options';
+
+/**
+ * The "RKE on Harvester" tile of Cluster Management > Create. Its id is the kontainer-engine
+ * driver's name, so the Dashboard shows this form instead of the driver's disabled legacy tile.
+ * (Not `harvester`: that is the built-in Harvester node driver's tile, which must stay.)
+ */
+export class HarvesterRkeProvisioner implements IClusterProvisioner {
+  static ID = DRIVER_NAME;
+
+  constructor(private context: ClusterProvisionerContext) {
+    // Offer Rancher's Harvester cloud credentials (a kubeconfig) in the credential selector. Through
+    // the host's store: calling mapDriver() from @shell/store/plugins would only change this bundle's
+    // own copy of that module, which the Dashboard's credential lookup never reads.
+    context.dispatch('plugins/mapDriver', { name: this.id, to: 'harvester' }, { root: true });
+  }
+
+  get id(): string {
+    return HarvesterRkeProvisioner.ID;
+  }
+
+  get icon(): any {
+    return require('./icon.svg');
+  }
+
+  get group(): string {
+    return 'hosted';
+  }
+
+  get label(): string {
+    return this.context.t('harvesterrke.label');
+  }
+
+  get description(): string {
+    return this.context.t('harvesterrke.description');
+  }
+
+  get component(): Component {
+    return CruHarvesterRke;
+  }
+
+  get hidden(): boolean {
+    return false;
+  }
+
+  get disabled(): boolean {
+    return false;
+  }
+
+  get showImport(): boolean {
+    return false;
+  }
+
+  // Kontainer-engine clusters have no RKE2 machines, logs, registration or snapshots in the Dashboard.
+  get detailTabs() {
+    return {
+      machines:     false,
+      logs:         false,
+      registration: false,
+      snapshots:    false,
+      related:      true,
+      events:       true,
+      conditions:   true,
+    };
+  }
+}
