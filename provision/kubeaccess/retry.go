@@ -13,9 +13,10 @@ import (
 )
 
 // The API server of a cluster RKE just built may still be settling (restarts, leader changes):
-// calls are retried with backoff for about half a minute, each attempt bounded on its own.
+// calls are retried with backoff for about 45 seconds (a restart of kube-apiserver takes 20), each
+// attempt bounded on its own.
 var (
-	retryBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 7, Cap: 10 * time.Second}
+	retryBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 9, Cap: 10 * time.Second}
 	attemptLimit = 30 * time.Second
 )
 
