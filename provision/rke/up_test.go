@@ -158,20 +158,6 @@ func TestSnapshotNames(t *testing.T) {
 	}
 }
 
-func TestFromOutside(t *testing.T) {
-	for target, want := range map[string]string{
-		"localhost:6443":     "192.168.10.10:6443",
-		"127.0.0.1:10248":    "192.168.10.10:10248",
-		"[::1]:10256":        "192.168.10.10:10256",
-		"192.168.10.11:2379": "192.168.10.11:2379",
-		"garbage":            "garbage",
-	} {
-		if got := fromOutside("192.168.10.10", target); got != want {
-			t.Errorf("fromOutside(%s) = %s, want %s", target, got, want)
-		}
-	}
-}
-
 func assertEmptyDir(t *testing.T, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
