@@ -196,7 +196,28 @@ func (d *Driver) Remove(ctx context.Context, info *types.ClusterInfo) error {
 		return fmt.Errorf("remove: %w", err)
 	}
 	log.Infof(ctx, "[harvesterrke] removing cluster %s", st.Spec.Name)
-	return d.provisioner.Remove(ctx, st.Spec, st.Cluster)
+	err = d.provisioner.Remove(ctx, st.Spec, st.Cluster)
+	if err != nil && !st.Cluster.CreatedAnything() {
+		// The create failed before its first object (e.g. the pre-flight check): nothing is left behind.
+		log.Warnf(ctx, "[harvesterrke] cluster %s never created anything; not retrying its removal: %v", st.Spec.Name, err)
+		return nil
+	}
+	return err
+}
+
+// RemoveWithOptions removes a cluster whose state is missing or unreadable, e.g. after a Create
+// that was killed before it returned anything: everything labelled with the options' cluster name in
+// their VM namespace, reached with their credentials. With a readable state it is Remove.
+func (d *Driver) RemoveWithOptions(ctx context.Context, info *types.ClusterInfo, opts *types.DriverOptions) error {
+	if _, err := decodeState(info); err == nil {
+		return d.Remove(ctx, info)
+	}
+	spec, err := ParseOptions(opts)
+	if err != nil {
+		return err
+	}
+	log.Infof(ctx, "[harvesterrke] removing cluster %s by its label (no usable state)", spec.Name)
+	return d.provisioner.Remove(ctx, spec, provision.State{})
 }
 
 // GetVersion reads the Kubernetes version from the cluster's API.

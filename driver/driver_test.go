@@ -16,6 +16,7 @@ import (
 // fakeProvisioner records calls and plays back scripted results.
 type fakeProvisioner struct {
 	createErr  error
+	removeErr  error
 	createdVMs int
 	removed    []string
 	updates    []provision.Spec
@@ -23,7 +24,6 @@ type fakeProvisioner struct {
 }
 
 func (f *fakeProvisioner) Create(_ context.Context, spec provision.Spec, st *provision.State, save func(provision.State)) error {
-	st.ClientKey = []byte("key")
 	for i := 0; i < spec.NodeCount() && i < f.createdVMs; i++ {
 		st.Nodes = append(st.Nodes, provision.Node{Name: fmt.Sprintf("n%d", i), Phase: provision.PhaseVM})
 		save(*st)
@@ -42,7 +42,7 @@ func (f *fakeProvisioner) Update(_ context.Context, _, spec provision.Spec, st *
 
 func (f *fakeProvisioner) Remove(_ context.Context, spec provision.Spec, _ provision.State) error {
 	f.removed = append(f.removed, spec.Name)
-	return nil
+	return f.removeErr
 }
 
 func (f *fakeProvisioner) SnapshotSave(context.Context, provision.Spec, provision.State, string) error {
@@ -203,8 +203,30 @@ func TestRemove(t *testing.T) {
 	if err := d.Remove(context.Background(), info); err != nil || len(p.removed) != 1 {
 		t.Fatalf("remove: %v %v", err, p.removed)
 	}
-	if err := d.Remove(context.Background(), &types.ClusterInfo{Metadata: map[string]string{"state": "garbage"}}); err == nil {
+	corrupt := &types.ClusterInfo{Metadata: map[string]string{"state": "garbage"}}
+	if err := d.Remove(context.Background(), corrupt); err == nil {
 		t.Fatal("corrupt state accepted")
+	}
+	// The CLI still has the options: removal by label needs no state.
+	if err := d.RemoveWithOptions(context.Background(), corrupt, validOptions()); err != nil || len(p.removed) != 2 {
+		t.Fatalf("remove with options: %v %v", err, p.removed)
+	}
+}
+
+// A Create that failed before creating anything leaves a state whose removal cannot fail for good:
+// Rancher would otherwise retry a Remove against an unreachable Harvester.
+func TestRemoveOfClusterThatCreatedNothing(t *testing.T) {
+	p := &fakeProvisioner{createdVMs: 0, createErr: errors.New("pre-flight: harvester unreachable")}
+	d := New(p)
+	info, _ := d.Create(context.Background(), validOptions(), nil)
+	p.removeErr = errors.New("harvester unreachable")
+	if err := d.Remove(context.Background(), info); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	p.createdVMs, p.createErr = 1, errors.New("vm failed")
+	info, _ = d.Create(context.Background(), validOptions(), nil)
+	if err := d.Remove(context.Background(), info); err == nil {
+		t.Fatal("removal error of a cluster with VMs swallowed")
 	}
 }
 

@@ -134,13 +134,7 @@ func (p *Provisioner) Remove(ctx context.Context, spec Spec, st State) error {
 		p.kubernetesRemove(ctx, spec, st)
 	}
 	log.Infof(ctx, "[harvesterrke] deleting the VMs, volumes and secrets of cluster %s", spec.Name)
-	err = hv.Remove(ctx, spec.Template.Namespace, spec.Name)
-	if err != nil && !st.createdAnything() {
-		// Nothing was ever created (e.g. the pre-flight check failed): there is nothing to leave behind.
-		log.Warnf(ctx, "[harvesterrke] cluster %s created nothing; ignoring: %v", spec.Name, err)
-		return nil
-	}
-	return err
+	return hv.Remove(ctx, spec.Template.Namespace, spec.Name)
 }
 
 // harvesterCluster is the VM-level view of the spec.

@@ -104,9 +104,9 @@ func (s *State) without(names []string) []Node {
 	return out
 }
 
-// createdAnything reports whether the driver may have created objects for the cluster: the
+// CreatedAnything reports whether the driver may have created objects for the cluster: the
 // anchor Secret with the keys is always the first.
-func (s *State) createdAnything() bool {
+func (s State) CreatedAnything() bool {
 	return len(s.HostKeySeed) > 0 || len(s.Nodes) > 0
 }
 
