@@ -44,19 +44,6 @@ export interface FormState {
   values: Record<string, OptionValue>;
 }
 
-function emptyValue(type: string): OptionValue {
-  switch (type) {
-  case 'int':
-    return 0;
-  case 'bool':
-    return false;
-  case 'stringSlice':
-    return [];
-  default:
-    return '';
-  }
-}
-
 function copyValue(v: OptionValue): OptionValue {
   return Array.isArray(v) ? [...v] : v;
 }
@@ -65,7 +52,7 @@ export function newForm(): FormState {
   const values: Record<string, OptionValue> = {};
 
   OPTIONS.forEach((o) => {
-    values[o.name] = copyValue(o.default ?? emptyValue(o.type));
+    values[o.name] = copyValue(o.default);
   });
 
   return {

@@ -28,41 +28,41 @@ export interface DriverOption {
   /** kebab-case, as the driver declares it */
   name: string;
   type: OptionType;
-  /** null where the driver declares no default (empty means "unset" to the driver) */
-  default: OptionValue | null;
+  /** as the driver declares it; an empty string or list means "unset" to the driver */
+  default: OptionValue;
   secret?: boolean;
   /** may change after creation; everything else is locked on edit */
   mutable?: boolean;
   step: StepId;
 }
 
-const opt = (name: string, type: OptionType, step: StepId, def: OptionValue | null, flags: { secret?: boolean, mutable?: boolean } = {}): DriverOption => ({
+const opt = (name: string, type: OptionType, step: StepId, def: OptionValue, flags: { secret?: boolean, mutable?: boolean } = {}): DriverOption => ({
   name, type, step, default: def, ...flags
 });
 
 export const OPTIONS: DriverOption[] = [
-  opt('kubeconfig-content', 'string', 'access', null, { secret: true, mutable: true }),
-  opt('api-url', 'string', 'access', null, { mutable: true }),
-  opt('token', 'string', 'access', null, { secret: true, mutable: true }),
-  opt('certificate-authority-data', 'string', 'access', null, { mutable: true }),
-  opt('client-certificate-data', 'string', 'access', null, { mutable: true }),
-  opt('client-key-data', 'string', 'access', null, { secret: true, mutable: true }),
+  opt('kubeconfig-content', 'string', 'access', '', { secret: true, mutable: true }),
+  opt('api-url', 'string', 'access', '', { mutable: true }),
+  opt('token', 'string', 'access', '', { secret: true, mutable: true }),
+  opt('certificate-authority-data', 'string', 'access', '', { mutable: true }),
+  opt('client-certificate-data', 'string', 'access', '', { mutable: true }),
+  opt('client-key-data', 'string', 'access', '', { secret: true, mutable: true }),
   opt('insecure-skip-tls-verify', 'bool', 'access', false, { mutable: true }),
 
   opt('vm-namespace', 'string', 'vm', 'default'),
-  opt('image', 'string', 'vm', null),
+  opt('image', 'string', 'vm', ''),
   opt('cpus', 'int', 'vm', 2),
   opt('memory', 'string', 'vm', '4Gi'),
-  opt('reserved-memory', 'string', 'vm', null),
+  opt('reserved-memory', 'string', 'vm', ''),
   opt('disk-size', 'string', 'vm', '40Gi'),
   opt('disk-bus', 'string', 'vm', 'virtio'),
-  opt('network', 'string', 'vm', null),
+  opt('network', 'string', 'vm', ''),
   opt('ssh-user', 'string', 'vm', 'ubuntu'),
-  opt('keypair', 'string', 'vm', null),
-  opt('ssh-private-key', 'string', 'vm', null, { secret: true }),
+  opt('keypair', 'string', 'vm', ''),
+  opt('ssh-private-key', 'string', 'vm', '', { secret: true }),
   opt('ssh-trust-host-key-on-first-use', 'bool', 'vm', false),
-  opt('vm-name-prefix', 'string', 'vm', null),
-  opt('description', 'string', 'vm', null),
+  opt('vm-name-prefix', 'string', 'vm', ''),
+  opt('description', 'string', 'vm', ''),
   opt('vm-labels', 'stringSlice', 'vm', []),
 
   opt('etcd-count', 'int', 'pools', 1, { mutable: true }),
@@ -71,16 +71,16 @@ export const OPTIONS: DriverOption[] = [
   opt('node-pools', 'stringSlice', 'pools', [], { mutable: true }),
 
   opt('docker-install-method', 'string', 'docker', 'script'),
-  opt('docker-install-url', 'string', 'docker', null),
+  opt('docker-install-url', 'string', 'docker', ''),
   opt('docker-version', 'string', 'docker', '28.1'),
   opt('registry-mirrors', 'stringSlice', 'docker', []),
   opt('insecure-registries', 'stringSlice', 'docker', []),
-  opt('engine-storage-driver', 'string', 'docker', null),
+  opt('engine-storage-driver', 'string', 'docker', ''),
   opt('engine-labels', 'stringSlice', 'docker', []),
   opt('engine-options', 'stringSlice', 'docker', []),
   opt('ignore-docker-version', 'bool', 'docker', false, { mutable: true }),
 
-  opt('kubernetes-version', 'string', 'kubernetes', null, { mutable: true }),
+  opt('kubernetes-version', 'string', 'kubernetes', '', { mutable: true }),
   opt('network-plugin', 'string', 'kubernetes', 'canal'),
   opt('cluster-cidr', 'string', 'kubernetes', '10.42.0.0/16'),
   opt('service-cidr', 'string', 'kubernetes', '10.43.0.0/16'),
@@ -90,7 +90,7 @@ export const OPTIONS: DriverOption[] = [
   opt('monitoring-provider', 'string', 'kubernetes', 'metrics-server', { mutable: true }),
 
   // user-data is a VM option to the driver; the form shows it with the other rarely needed settings.
-  opt('user-data', 'string', 'advanced', null),
+  opt('user-data', 'string', 'advanced', ''),
   opt('vm-ready-timeout', 'int', 'advanced', 600, { mutable: true }),
   opt('ssh-ready-timeout', 'int', 'advanced', 300, { mutable: true }),
 ];
