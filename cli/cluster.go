@@ -86,6 +86,7 @@ func (a *App) create(ctx context.Context, args []string) error {
 		info, err = s.PostCheck(s.ctx, rec.info())
 		rec.apply(info)
 	}
+	s.progress.checkpoint(nodesOf(rec.info())) // over gRPC the nodes come only now
 	err = errors.Join(err, s.close())
 	if err != nil {
 		a.summary(s.progress, rec, "create", err)
@@ -239,6 +240,7 @@ func (a *App) call(ctx context.Context, c *commonFlags, st store, rec *record, w
 	}
 	s.progress.seed(nodesOf(rec.info()))
 	err = fn(s)
+	s.progress.checkpoint(nodesOf(rec.info())) // over gRPC the nodes come only now
 	err = errors.Join(err, s.close())
 	a.summary(s.progress, rec, what, err)
 	if err != nil {

@@ -50,6 +50,7 @@ type progress struct {
 	drawn   int    // lines of the live block on screen
 	spin    int
 	stopped bool
+	final   bool // the last node lines are drawn for good
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -105,6 +106,7 @@ func (p *progress) finish() {
 	p.status = ""
 	p.redraw()
 	p.drawn = 0 // the final block stays
+	p.final = true
 }
 
 // elapsed is the time since the command started.
@@ -225,7 +227,7 @@ func (p *progress) clear() {
 
 // redraw replaces the live block with the current node lines and status. Callers hold mu.
 func (p *progress) redraw() {
-	if !p.tty {
+	if !p.tty || p.final {
 		return
 	}
 	p.clear()
@@ -250,24 +252,20 @@ func (p *progress) redraw() {
 
 func (p *progress) nodeLine(np *nodeProgress, nameW, poolW int) string {
 	n := np.node
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %-*s  %-*s  %-15s ", nameW, n.Name, poolW, n.Pool, n.Address)
+	var steps []string
 	last := phaseIndex(n.Phase)
 	for i, ph := range phases {
 		at, ok := np.at[ph.phase]
 		switch {
 		case ok && at < 0:
-			fmt.Fprintf(&b, " %s ok", ph.name)
+			steps = append(steps, ph.name+" ok")
 		case ok:
-			fmt.Fprintf(&b, " %s %s", ph.name, clock(at))
+			steps = append(steps, ph.name+" "+clock(at))
 		case i == last+1 && !p.stopped:
-			fmt.Fprintf(&b, " %s...", ph.name)
-		}
-		if ok && i < len(phases)-1 {
-			b.WriteString(" >")
+			steps = append(steps, ph.name+"...")
 		}
 	}
-	return b.String()
+	return fmt.Sprintf("  %-*s  %-*s  %-15s  %s", nameW, n.Name, poolW, n.Pool, n.Address, strings.Join(steps, " > "))
 }
 
 // truncate shortens a line to the terminal width, so each line takes exactly one row and the
