@@ -1,0 +1,293 @@
+package harvestersim_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+)
+
+var (
+	vmGVR  = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
+	vmiGVR = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachineinstances"}
+)
+
+const clusterLabel = "harvesterrke.io/cluster"
+
+// env is a stand-in with clients, for the tests.
+type env struct {
+	sim  *harvestersim.Sim
+	dyn  dynamic.Interface
+	kube kubernetes.Interface
+}
+
+func newEnv(t *testing.T, s *harvestersim.Sim) *env {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{sim: s, dyn: dyn, kube: kube}
+}
+
+// keys are what a driver gives a VM: a client key for logging in and the VM's host key.
+type keys struct {
+	client        ssh.Signer
+	authorized    string // client's public key, authorized_keys format
+	hostPrivate   string // OpenSSH PEM
+	hostPublic    ssh.PublicKey
+	hostPublicStr string
+}
+
+func newKeys(t *testing.T) keys {
+	t.Helper()
+	_, cpriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ssh.NewSignerFromKey(cpriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hpub, hpriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(hpriv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPub, err := ssh.NewPublicKey(hpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys{
+		client:        client,
+		authorized:    strings.TrimSpace(string(ssh.MarshalAuthorizedKey(client.PublicKey()))),
+		hostPrivate:   string(pem.EncodeToMemory(block)),
+		hostPublic:    hostPub,
+		hostPublicStr: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostPub))),
+	}
+}
+
+// vmSpec says how to build a VM the way the driver does.
+type vmSpec struct {
+	name, cluster string
+	image         string // "<ns>/<name>"
+	storageClass  string
+	network       string // "<ns>/<name>", "" for the pod network
+	userData      string
+	inSecret      bool // cloud-init in a Secret <name>-cloudinit, created after the VM
+}
+
+// buildVM makes a typed VirtualMachine as the driver would (image-backed root PVC template, cloud-init,
+// bridge network) and returns it with its cloud-init Secret (nil when inline).
+func buildVM(s vmSpec) *kubevirtv1.VirtualMachine {
+	disk := s.name + "-disk-0"
+	sc := s.storageClass
+	block := corev1.PersistentVolumeBlock
+	pvc := corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: disk, Annotations: map[string]string{"harvesterhci.io/imageId": s.image}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			VolumeMode:       &block,
+			StorageClassName: &sc,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
+		},
+	}
+	templates, _ := json.Marshal([]corev1.PersistentVolumeClaim{pvc})
+	cloudInit := &kubevirtv1.CloudInitNoCloudSource{UserData: s.userData}
+	if s.inSecret {
+		cloudInit = &kubevirtv1.CloudInitNoCloudSource{UserDataSecretRef: &corev1.LocalObjectReference{Name: s.name + "-cloudinit"}}
+	}
+	strategy := kubevirtv1.RunStrategyRerunOnFailure
+	iface := kubevirtv1.Interface{Name: "default", Model: "virtio", InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Bridge: &kubevirtv1.InterfaceBridge{}}}
+	network := kubevirtv1.Network{Name: "default", NetworkSource: kubevirtv1.NetworkSource{Pod: &kubevirtv1.PodNetwork{}}}
+	if s.network != "" {
+		network.NetworkSource = kubevirtv1.NetworkSource{Multus: &kubevirtv1.MultusNetwork{NetworkName: s.network}}
+	}
+	return &kubevirtv1.VirtualMachine{
+		TypeMeta: metav1.TypeMeta{APIVersion: "kubevirt.io/v1", Kind: "VirtualMachine"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: s.name, Namespace: "default",
+			Labels:      map[string]string{clusterLabel: s.cluster},
+			Annotations: map[string]string{"harvesterhci.io/volumeClaimTemplates": string(templates)},
+		},
+		Spec: kubevirtv1.VirtualMachineSpec{
+			RunStrategy: &strategy,
+			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{clusterLabel: s.cluster, "harvesterhci.io/vmName": s.name}},
+				Spec: kubevirtv1.VirtualMachineInstanceSpec{
+					Domain: kubevirtv1.DomainSpec{
+						CPU:       &kubevirtv1.CPU{Cores: 1},
+						Resources: kubevirtv1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}},
+						Devices: kubevirtv1.Devices{
+							Disks: []kubevirtv1.Disk{
+								{Name: "rootdisk", DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: "virtio"}}, BootOrder: ptr(uint(1))},
+								{Name: "cloudinitdisk", DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: "virtio"}}},
+							},
+							Interfaces: []kubevirtv1.Interface{iface},
+						},
+					},
+					Networks: []kubevirtv1.Network{network},
+					Volumes: []kubevirtv1.Volume{
+						{Name: "rootdisk", VolumeSource: kubevirtv1.VolumeSource{PersistentVolumeClaim: &kubevirtv1.PersistentVolumeClaimVolumeSource{
+							PersistentVolumeClaimVolumeSource: corev1.PersistentVolumeClaimVolumeSource{ClaimName: disk}}}},
+						{Name: "cloudinitdisk", VolumeSource: kubevirtv1.VolumeSource{CloudInitNoCloud: cloudInit}},
+					},
+				},
+			},
+		},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func toUnstructured(t *testing.T, obj any) *unstructured.Unstructured {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &unstructured.Unstructured{Object: m}
+}
+
+// createVM creates the VM with strict field validation and then, like the driver, its cloud-init
+// Secret owned by the VM.
+func (e *env) createVM(ctx context.Context, t *testing.T, s vmSpec) *unstructured.Unstructured {
+	t.Helper()
+	vm, err := e.dyn.Resource(vmGVR).Namespace("default").Create(ctx, toUnstructured(t, buildVM(s)), metav1.CreateOptions{FieldValidation: "Strict"})
+	if err != nil {
+		t.Fatalf("create VM %s: %v", s.name, err)
+	}
+	if s.inSecret {
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: s.name + "-cloudinit", Namespace: "default",
+				Labels: map[string]string{clusterLabel: s.cluster},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "kubevirt.io/v1", Kind: "VirtualMachine",
+					Name: vm.GetName(), UID: vm.GetUID(), BlockOwnerDeletion: ptr(true)}},
+			},
+			Data: map[string][]byte{"userdata": []byte(s.userData)},
+		}
+		if _, err := e.kube.CoreV1().Secrets("default").Create(ctx, sec, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+			t.Fatalf("create cloud-init secret of %s: %v", s.name, err)
+		}
+	}
+	return vm
+}
+
+// waitVMI watches the VM's VMI until cond holds and returns it.
+func (e *env) waitVMI(ctx context.Context, t *testing.T, name string, cond func(*kubevirtv1.VirtualMachineInstance) bool) *kubevirtv1.VirtualMachineInstance {
+	t.Helper()
+	var got *kubevirtv1.VirtualMachineInstance
+	err := e.waitObject(ctx, vmiGVR, name, func(u *unstructured.Unstructured) bool {
+		vmi := &kubevirtv1.VirtualMachineInstance{}
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, vmi) != nil || !cond(vmi) {
+			return false
+		}
+		got = vmi
+		return true
+	})
+	if err != nil {
+		t.Fatalf("wait for VMI %s: %v", name, err)
+	}
+	return got
+}
+
+// waitObject watches the named object in "default" until cond holds; a nil object means deleted.
+func (e *env) waitObject(ctx context.Context, gvr schema.GroupVersionResource, name string, cond func(*unstructured.Unstructured) bool) error {
+	ri := e.dyn.Resource(gvr).Namespace("default")
+	lw := &cache.ListWatch{
+		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = "metadata.name=" + name
+			return ri.List(ctx, o)
+		},
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = "metadata.name=" + name
+			return ri.Watch(ctx, o)
+		},
+	}
+	precondition := func(store cache.Store) (bool, error) {
+		_, exists, err := store.GetByKey("default/" + name)
+		return err == nil && !exists && cond(nil), err
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, precondition, func(ev watch.Event) (bool, error) {
+		if ev.Type == watch.Deleted {
+			return cond(nil), nil
+		}
+		u, _ := ev.Object.(*unstructured.Unstructured)
+		return u != nil && cond(u), nil
+	})
+	return err
+}
+
+func running(vmi *kubevirtv1.VirtualMachineInstance) bool {
+	return vmi != nil && vmi.Status.Phase == kubevirtv1.Running && len(vmi.Status.Interfaces) > 0 && vmi.Status.Interfaces[0].IP != ""
+}
+
+// dialSSH connects as user to addr, checking the host key, retrying with backoff while the VM's sshd
+// is not up yet (as the driver does).
+func dialSSH(ctx context.Context, addr, user string, k keys) (*ssh.Client, error) {
+	cfg := &ssh.ClientConfig{
+		User:            user,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(k.client)},
+		HostKeyCallback: ssh.FixedHostKey(k.hostPublic),
+		Timeout:         5 * time.Second,
+	}
+	delay := 50 * time.Millisecond
+	for {
+		c, err := ssh.Dial("tcp", net.JoinHostPort(addr, "22"), cfg)
+		if err == nil {
+			return c, nil
+		}
+		var opErr *net.OpError
+		if !errors.As(err, &opErr) {
+			return nil, fmt.Errorf("ssh %s@%s: %w", user, addr, err) // the server answered: no point retrying
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ssh %s@%s: %w (last: %v)", user, addr, ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// run runs cmd in a new session and returns its combined output.
+func run(c *ssh.Client, cmd string) (string, error) {
+	sess, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer sess.Close()
+	out, err := sess.CombinedOutput(cmd)
+	return string(out), err
+}

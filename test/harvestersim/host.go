@@ -1,0 +1,221 @@
+package harvestersim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A fake host is what backs a running VM: a network namespace whose eth0 has the VM's address, and
+// mount/UTS/IPC/PID namespaces in which a copy-on-write overlay of a Debian root filesystem boots with
+// the VM's cloud-init applied and a real OpenSSH server as PID 1.
+
+// hostBoot is run by /bin/sh as the first process of the new namespaces, before anything of the VM
+// runs: it mounts the host's filesystems, seeds it, runs the cloud-init stages and becomes sshd.
+// Arguments: host directory, lower root filesystem, hostname, seconds before sshd starts.
+const hostBoot = `set -eu
+H=$1 LOWER=$2 NAME=$3 SSH_DELAY=$4
+M=$H/merged
+mount -t tmpfs -o size=8g,mode=0755 harvestersim-rw "$H/rw"
+mkdir -p "$H/rw/upper" "$H/rw/work"
+mount -t overlay harvestersim-root -o "lowerdir=$LOWER,upperdir=$H/rw/upper,workdir=$H/rw/work" "$M"
+mount --rbind /dev "$M/dev"
+mount -t proc proc "$M/proc"
+mount -t sysfs sysfs "$M/sys"
+mount --rbind /sys/fs/cgroup "$M/sys/fs/cgroup"
+mount -t tmpfs -o mode=0755 tmpfs "$M/run"
+mkdir -p "$M/run/sshd" "$M/run/lock"
+mount -t tmpfs -o mode=1777 tmpfs "$M/tmp"
+# dockerd's overlay2 cannot stack on the overlay root: give it directories on the machine's disk.
+mkdir -p "$M/var/lib/docker" "$M/var/lib/containerd"
+mount --bind "$H/disk/docker" "$M/var/lib/docker"
+mount --bind "$H/disk/containerd" "$M/var/lib/containerd"
+hostname "$NAME"
+cp -a "$H/seed/." "$M/"
+chroot "$M" /bin/sh ` + stateDir + `/init.sh
+echo "` + markerInitDone + `" >&2
+chroot "$M" /bin/sh ` + stateDir + `/final.sh </dev/null >/dev/null 2>&1 &
+if [ "$SSH_DELAY" != 0 ]; then
+	echo "harvestersim: sshd starts in $SSH_DELAY s (injected fault)" >&2
+	sleep "$SSH_DELAY"
+fi
+exec chroot "$M" /usr/sbin/sshd -D -e
+`
+
+// Console lines a host's boot prints at its milestones.
+const (
+	markerInitDone  = "harvestersim: cloud-init init stage done"
+	markerSSHListen = "Server listening on 0.0.0.0 port 22."
+)
+
+type hostSpec struct {
+	boot     bootConfig
+	rootfs   Rootfs        // the image: lower directory of the overlay
+	mirror   string        // where the root filesystem is built from, if not cached yet
+	mac      string        // eth0's MAC address
+	sshDelay time.Duration // injected fault: sshd starts this much later
+}
+
+type host struct {
+	slot, k     int
+	netns, veth string
+	machineIP   net.IP
+	vmIP        net.IP
+	dir         string
+	proc        *proc // nsenter+unshare; its child is the PID-namespace init
+	proxy       *http.Server
+	initDone    chan struct{}
+	sshReady    chan struct{}
+}
+
+// startHost creates host k of the slot and boots it; it returns when cloud-init's init stage is done
+// (users and keys in place), which is when a real VM's guest agent would report its address.
+func startHost(ctx context.Context, slot, k int, dir string, spec hostSpec, proxy *aptProxy, reg *pidFile, logf func(string, ...any)) (h *host, err error) {
+	machineIP, vmIP := hostAddrs(slot, k)
+	h = &host{slot: slot, k: k, netns: netnsName(slot, k), veth: vethName(slot, k), machineIP: machineIP, vmIP: vmIP,
+		dir: dir, initDone: make(chan struct{}), sshReady: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			h.stop()
+			err = fmt.Errorf("start fake host %s: %w", h.netns, err)
+		}
+	}()
+	for _, d := range []string{"rw", "merged", "disk/docker", "disk/containerd", "seed"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return h, err
+		}
+	}
+	lower, err := ensureRootfs(ctx, spec.rootfs, spec.mirror, logf)
+	if err != nil {
+		return h, err
+	}
+	spec.boot.aptProxy = net.JoinHostPort(machineIP.String(), "3142")
+	ud := parseUserData(spec.boot.userData)
+	if err := writeSeed(filepath.Join(dir, "seed"), renderSeed(spec.boot, ud)); err != nil {
+		return h, err
+	}
+	if err := createHostNet(ctx, h.netns, h.veth, machineIP, vmIP, spec.mac); err != nil {
+		return h, err
+	}
+	if h.proxy, err = proxy.serve(ctx, spec.boot.aptProxy); err != nil {
+		return h, fmt.Errorf("start apt proxy: %w", err)
+	}
+	var initOnce, sshOnce bool
+	onLine := func(line string) {
+		switch {
+		case line == markerInitDone && !initOnce:
+			initOnce = true
+			close(h.initDone)
+		case line == markerSSHListen && !sshOnce:
+			sshOnce = true
+			close(h.sshReady)
+		}
+	}
+	delay := strconv.FormatFloat(spec.sshDelay.Seconds(), 'f', -1, 64)
+	h.proc, err = startProcLines(reg, "host "+h.netns, filepath.Join(dir, "console.log"), childEnv, onLine,
+		"nsenter", "--net=/run/netns/"+h.netns,
+		"unshare", "--mount", "--uts", "--ipc", "--pid", "--kill-child", "--propagation", "private",
+		"/bin/sh", "-c", hostBoot, "harvestersim-boot", dir, lower, spec.boot.hostname(ud), delay)
+	if err != nil {
+		return h, err
+	}
+	select {
+	case <-h.initDone:
+		logf("harvestersim: host %s booted at %s (%s)", spec.boot.vmName, vmIP, h.netns)
+		return h, nil
+	case <-h.proc.done:
+		return h, h.proc.exitError()
+	case <-ctx.Done():
+		return h, ctx.Err()
+	}
+}
+
+func writeSeed(dir string, s seed) error {
+	for p, f := range s {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return fmt.Errorf("write seed: %w", err)
+		}
+		if err := os.WriteFile(full, f.data, f.mode); err != nil {
+			return fmt.Errorf("write seed: %w", err)
+		}
+		if err := os.Chmod(full, f.mode); err != nil {
+			return fmt.Errorf("write seed: %w", err)
+		}
+	}
+	return nil
+}
+
+// initPID is the PID (in the machine's namespace) of the host's PID-namespace init: unshare's child.
+func (h *host) initPID() (int, error) {
+	pid := h.proc.cmd.Process.Pid
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0, fmt.Errorf("find init of host %s: %w", h.netns, err)
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("find init of host %s: it has exited", h.netns)
+	}
+	return strconv.Atoi(f[0])
+}
+
+// stop tears the host down: killing the PID-namespace init makes the kernel kill every process in it
+// (and unshare's wait returns only then); then the proxy, the network and the directories go.
+func (h *host) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if h.proc != nil {
+		if pid, err := h.initPID(); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		select {
+		case <-h.proc.done:
+		case <-time.After(10 * time.Second):
+			h.proc.kill() // --kill-child takes the init down with it
+		}
+	}
+	if h.proxy != nil {
+		_ = h.proxy.Close()
+	}
+	var errs []error
+	if err := deleteHostNet(ctx, h.netns, h.veth); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeTree(h.dir); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("tear down host %s: %v", h.netns, errs)
+	}
+	return nil
+}
+
+// exec runs argv as root inside the host (all its namespaces, chrooted to its root filesystem) with a
+// login-like environment, and returns its standard output; stderr is in the error when it fails.
+func (h *host) exec(ctx context.Context, argv ...string) ([]byte, error) {
+	pid, err := h.initPID()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"-t", strconv.Itoa(pid), "-m", "-u", "-i", "-n", "-p", "--",
+		"chroot", filepath.Join(h.dir, "merged"), "/usr/bin/env", "-i",
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}, argv...)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "nsenter", args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 2 * time.Second // a daemon started in the background may hold the output open
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), fmt.Errorf("run %q on host %s: %w: %s", strings.Join(argv, " "), h.netns, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}

@@ -1,0 +1,107 @@
+package harvestersim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Rootfs is the image a fake host boots: a debootstrap'ed Debian, cached on disk per variant.
+type Rootfs string
+
+const (
+	// RootfsDocker has Debian's docker.io installed but not running, like a cloud image with Docker
+	// preinstalled: the driver's bootstrap must start dockerd.
+	RootfsDocker Rootfs = "bookworm-docker"
+	// RootfsPlain has no Docker, for the driver's "install Docker from distro packages" path.
+	RootfsPlain Rootfs = "bookworm"
+)
+
+// rootfsPackages is what a small Debian cloud image has that the fake hosts need.
+var rootfsPackages = []string{
+	"openssh-server", "iproute2", "procps", "ca-certificates", "curl", "sudo", "gnupg", "lsb-release",
+	"iptables", "less",
+}
+
+func (r Rootfs) packages() ([]string, error) {
+	switch r {
+	case RootfsPlain:
+		return rootfsPackages, nil
+	case RootfsDocker:
+		return append(append([]string{}, rootfsPackages...), "docker.io"), nil
+	}
+	return nil, fmt.Errorf("unknown rootfs variant %q (want %q or %q)", r, RootfsDocker, RootfsPlain)
+}
+
+// ensureRootfs returns the directory of the variant's root filesystem, building it on first use (~1 min).
+func ensureRootfs(ctx context.Context, r Rootfs, mirror string, logf func(string, ...any)) (string, error) {
+	pkgs, err := r.packages()
+	if err != nil {
+		return "", err
+	}
+	cache, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
+	return cached(ctx, filepath.Join(cache, "rootfs", string(r)), func(ctx context.Context, tmp string) error {
+		logf("harvestersim: building root filesystem %s with debootstrap (first use on this machine, ~1-2 min)", r)
+		return debootstrap(ctx, tmp, pkgs, mirror)
+	})
+}
+
+func debootstrap(ctx context.Context, dir string, pkgs []string, mirror string) error {
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		return fmt.Errorf("build the fake hosts' root filesystem: debootstrap not found (apt-get install debootstrap): %w", err)
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(pkgs, ","),
+		"bookworm", dir, "http://"+mirror+"/debian")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("debootstrap bookworm into %s: %w\n%s", dir, err, tail(out.Bytes(), 30))
+	}
+	// There is no init system in a fake host: keep package scripts from starting services, and leave
+	// host keys, the machine's resolver and hostname to each boot, as a cloud image does.
+	steps := []struct {
+		path string
+		data string
+		mode os.FileMode
+	}{
+		{"usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755},
+		{"etc/resolv.conf", "", 0o644},
+		{"etc/hostname", "", 0o644},
+	}
+	for _, s := range steps {
+		p := filepath.Join(dir, s.path)
+		if err := os.WriteFile(p, []byte(s.data), s.mode); err != nil {
+			return fmt.Errorf("prepare root filesystem: %w", err)
+		}
+		if err := os.Chmod(p, s.mode); err != nil {
+			return fmt.Errorf("prepare root filesystem: %w", err)
+		}
+	}
+	keys, err := filepath.Glob(filepath.Join(dir, "etc/ssh/ssh_host_*"))
+	if err != nil {
+		return fmt.Errorf("prepare root filesystem: %w", err)
+	}
+	for _, k := range keys {
+		if err := os.Remove(k); err != nil {
+			return fmt.Errorf("prepare root filesystem: %w", err)
+		}
+	}
+	return nil
+}
+
+// tail returns the last n lines of b, for error messages.
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

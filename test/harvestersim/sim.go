@@ -1,0 +1,302 @@
+package harvestersim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Sim is a running stand-in. Its exported fields say how to reach its API server as an admin.
+type Sim struct {
+	// Kubeconfig is an admin kubeconfig with the certificates embedded; KubeconfigPath holds the same.
+	Kubeconfig     []byte
+	KubeconfigPath string
+	Config         *rest.Config
+	// Server is the API server's URL (https://127.0.0.1:<port>); CACert, ClientCert and ClientKey are
+	// PEM: the cluster CA and an admin client certificate (group system:masters) and key.
+	Server                        string
+	CACert, ClientCert, ClientKey []byte
+	// Images and Networks are the registered images and networks, "<namespace>/<name>".
+	Images   []string
+	Networks []string
+
+	opts     Options
+	root     bool
+	slot     *slot
+	reg      *pidFile
+	etcd     *etcd
+	api      *apiServer
+	kcm      *proc
+	clients  *clients
+	hosts    *hostManager
+	faults   *faultSet
+	ctrl     *controller
+	stopCtrl context.CancelFunc
+	waitCtrl func()
+	firewall bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type clients struct {
+	dyn  dynamic.Interface
+	kube kubernetes.Interface
+}
+
+// ErrNeedsRoot is returned by New when fake hosts are asked for without root privileges.
+var ErrNeedsRoot = errors.New("harvestersim: fake hosts need root (network namespaces, mounts, iptables): " +
+	"run as root (CI does), or set Options.NoHosts or Options.KubernetesOnly")
+
+// New starts a stand-in; Close stops it and removes everything it made. On a cold machine New builds
+// what it needs first (Kubernetes binaries, CRDs, root filesystems: minutes), then caches it.
+func New(ctx context.Context, opts Options) (s *Sim, err error) {
+	opts, err = opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	root := os.Geteuid() == 0
+	withHosts := !opts.NoHosts && !opts.KubernetesOnly
+	if withHosts && !root {
+		return nil, ErrNeedsRoot
+	}
+	etcdBin, err := exec.LookPath(opts.EtcdBinary)
+	if err != nil {
+		return nil, fmt.Errorf("harvestersim: etcd not found (apt-get install etcd-server): %w", err)
+	}
+	binDir, crdDir, err := prepare(ctx, opts, withHosts)
+	if err != nil {
+		return nil, err
+	}
+
+	s = &Sim{opts: opts, root: root}
+	defer func() {
+		if err != nil {
+			if cerr := s.Close(); cerr != nil {
+				err = fmt.Errorf("%w (and tearing down: %v)", err, cerr)
+			}
+			s = nil
+		}
+	}()
+	if s.slot, err = acquireSlot(runDir(), root, opts.Logf); err != nil {
+		return s, err
+	}
+	s.reg = &pidFile{path: filepath.Join(s.slot.dir, "pids")}
+	pki, err := newPKI(filepath.Join(s.slot.dir, "pki"))
+	if err != nil {
+		return s, err
+	}
+	if s.etcd, err = startEtcd(ctx, etcdBin, s.slot.dir, s.reg); err != nil {
+		return s, err
+	}
+	if s.api, err = startAPIServer(ctx, filepath.Join(binDir, "kube-apiserver"), s.slot.dir, s.etcd.url, pki, s.reg); err != nil {
+		return s, err
+	}
+	s.Server, s.CACert, s.ClientCert, s.ClientKey = s.api.url, pki.CACert, pki.AdminCert, pki.AdminKey
+	if s.Kubeconfig, err = kubeconfig(s.Server, pki.CACert, pki.AdminCert, pki.AdminKey, "harvestersim"); err != nil {
+		return s, err
+	}
+	s.KubeconfigPath = filepath.Join(s.slot.dir, "kubeconfig")
+	if err := os.WriteFile(s.KubeconfigPath, s.Kubeconfig, 0o600); err != nil {
+		return s, fmt.Errorf("write kubeconfig: %w", err)
+	}
+	s.Config = restConfig(s.Server, pki.CACert, pki.AdminCert, pki.AdminKey)
+	s.clients = &clients{}
+	if s.clients.dyn, err = dynamic.NewForConfig(s.Config); err != nil {
+		return s, fmt.Errorf("create client: %w", err)
+	}
+	if s.clients.kube, err = kubernetes.NewForConfig(s.Config); err != nil {
+		return s, fmt.Errorf("create client: %w", err)
+	}
+	// CRDs before the controller manager: its garbage collector then watches VMs from its first sync.
+	if crdDir != "" {
+		crds, err := loadCRDs(crdDir)
+		if err != nil {
+			return s, err
+		}
+		if err := installCRDs(ctx, s.clients.dyn, crds); err != nil {
+			return s, err
+		}
+	}
+	kcmConfig, err := kubeconfig(s.Server, pki.CACert, pki.KCMCert, pki.KCMKey, "kube-controller-manager")
+	if err != nil {
+		return s, err
+	}
+	kcmPath := filepath.Join(s.slot.dir, "kube-controller-manager.kubeconfig")
+	if err := os.WriteFile(kcmPath, kcmConfig, 0o600); err != nil {
+		return s, fmt.Errorf("write kubeconfig: %w", err)
+	}
+	if s.kcm, err = startControllerManager(filepath.Join(binDir, "kube-controller-manager"), s.slot.dir, kcmPath, pki, s.reg); err != nil {
+		return s, err
+	}
+	if opts.KubernetesOnly {
+		return s, nil
+	}
+	if withHosts {
+		if err := addFirewall(ctx, s.slot.n); err != nil {
+			return s, err
+		}
+		s.firewall = true
+	}
+	return s, s.startSimulator(ctx, withHosts)
+}
+
+// prepare returns the Kubernetes binaries and KubeVirt CRDs, and makes sure the root filesystems of the
+// images exist, building what is missing in parallel.
+func prepare(ctx context.Context, opts Options, withHosts bool) (binDir, crdDir string, err error) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	do := func(fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	do(func() (err error) { binDir, err = kubeBinaries(ctx, opts.KubeBinDir, opts.Logf); return err })
+	if !opts.KubernetesOnly {
+		do(func() (err error) { crdDir, err = ensureKubeVirtCRDs(ctx, opts.Logf); return err })
+	}
+	if withHosts {
+		variants := map[Rootfs]bool{opts.Rootfs: true}
+		for _, img := range opts.Images {
+			variants[img.Rootfs] = true
+		}
+		for v := range variants {
+			do(func() error { _, err := ensureRootfs(ctx, v, opts.Mirror, opts.Logf); return err })
+		}
+	}
+	wg.Wait()
+	return binDir, crdDir, errors.Join(errs...)
+}
+
+// Prepare builds and caches everything a stand-in needs (Kubernetes binaries, KubeVirt CRDs, both root
+// filesystems), so that later starts are fast; CI runs it before the tests.
+func Prepare(ctx context.Context, opts Options) error {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	opts.Images = append(opts.Images, Image{Rootfs: RootfsDocker}, Image{Rootfs: RootfsPlain})
+	_, _, err = prepare(ctx, opts, true)
+	return err
+}
+
+func (s *Sim) startSimulator(ctx context.Context, withHosts bool) error {
+	s.faults = &faultSet{byVM: map[string]Fault{}}
+	if err := installFaultPolicy(ctx, s.clients); err != nil {
+		return err
+	}
+	if err := setRejections(ctx, s.clients, map[string]string{}); err != nil {
+		return err
+	}
+	s.hosts = &hostManager{
+		slot: s.slot.n, dir: filepath.Join(s.slot.dir, "hosts"), noHosts: !withHosts,
+		proxy: newAptProxy([]string{s.opts.Mirror}, s.opts.Logf), reg: s.reg, logf: s.opts.Logf,
+		entries: map[string]*hostEntry{},
+	}
+	s.ctrl = newController(s.clients.dyn, s.clients.kube, s.hosts, s.faults, controllerConfig{
+		bootDelay: s.opts.BootDelay, defaultUser: s.opts.DefaultUser, defaultRootfs: s.opts.Rootfs,
+		mirror: s.opts.Mirror, logf: s.opts.Logf,
+	})
+	s.hosts.changed = s.ctrl.changes.notify
+	s.faults.onSet = s.ctrl.requeueAllVMs
+	ctrlCtx, cancel := context.WithCancel(context.Background())
+	s.stopCtrl = cancel
+	wait, err := s.ctrl.run(ctrlCtx, 4)
+	if err != nil {
+		return fmt.Errorf("start the simulator: %w", err)
+	}
+	s.waitCtrl = wait
+	for _, img := range s.opts.Images {
+		if err := registerImage(ctx, s.clients, img); err != nil {
+			return err
+		}
+		s.Images = append(s.Images, img.String())
+	}
+	for i, n := range s.opts.Networks {
+		if err := registerNetwork(ctx, s.clients, n, i+1); err != nil {
+			return err
+		}
+		s.Networks = append(s.Networks, n)
+	}
+	return s.waitImagesReady(ctx)
+}
+
+// waitImagesReady waits until the registered images are imported, so a test can use them at once.
+func (s *Sim) waitImagesReady(ctx context.Context) error {
+	for _, ref := range s.Images {
+		ns, name, _ := strings.Cut(ref, "/")
+		err := waitForObject(ctx, s.clients.dyn.Resource(imageGVR).Namespace(ns), name, func(u *unstructured.Unstructured) (bool, error) {
+			sc, _, _ := unstructured.NestedString(u.Object, "status", "storageClassName")
+			return sc != "", nil
+		})
+		if err != nil {
+			return fmt.Errorf("wait for image %s: %w", ref, err)
+		}
+	}
+	return nil
+}
+
+// Close stops everything the stand-in started (by PID) and removes everything it made: hosts,
+// network namespaces, veths, firewall rules, mounts and files. It is safe to call more than once.
+func (s *Sim) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.stopCtrl != nil {
+			s.stopCtrl()
+			s.waitCtrl()
+		}
+		if s.hosts != nil {
+			errs = append(errs, s.hosts.removeAll())
+		}
+		for _, p := range []*proc{s.kcm, s.apiProc(), s.etcdProc()} {
+			if p != nil {
+				p.stop(3 * time.Second)
+			}
+		}
+		if s.firewall {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			errs = append(errs, removeFirewall(ctx, s.slot.n))
+			cancel()
+		}
+		if s.slot != nil {
+			errs = append(errs, removeTree(s.slot.dir))
+			s.slot.release()
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func (s *Sim) apiProc() *proc {
+	if s.api == nil {
+		return nil
+	}
+	return s.api.proc
+}
+
+func (s *Sim) etcdProc() *proc {
+	if s.etcd == nil {
+		return nil
+	}
+	return s.etcd.proc
+}
