@@ -7,9 +7,9 @@ module.exports = {
   // First match wins: images before the path aliases.
   moduleNameMapper:     {
     '\\.(svg|png|jpe?g)$': '<rootDir>/test/unit/file-stub.js',
-    '^[@~]shell/(.*)$':   '<rootDir>/node_modules/@rancher/shell/$1',
-    '^@components/(.*)$': '<rootDir>/node_modules/@rancher/shell/rancher-components/$1',
-    '^@pkg/(.*)$':        '<rootDir>/pkg/$1',
+    '^[@~]shell/(.*)$':    '<rootDir>/node_modules/@rancher/shell/$1',
+    '^@components/(.*)$':  '<rootDir>/node_modules/@rancher/shell/rancher-components/$1',
+    '^@pkg/(.*)$':         '<rootDir>/pkg/$1',
   },
   transform: {
     '^.+\\.(js|ts)$': 'babel-jest',

@@ -79,15 +79,25 @@ async function main() {
   const provisioners = plugin.registered.provisioner || {};
   const [Provisioner] = Object.values(provisioners)[0] || [];
   const mode = params.get('mode') || 'create';
+  // The context the Dashboard gives a provisioner (ClusterProvisionerContext).
   const provisioner = new Provisioner({
-    dispatch: host.store.dispatch, getters: host.store.getters, t: (k) => host.t(k, {}, true), axios: null, $plugin: plugin, $extension: plugin, isCreate: mode === 'create', isEdit: mode === 'edit', isView: false
+    dispatch:   host.store.dispatch,
+    getters:    host.store.getters,
+    t:          (k) => host.t(k, {}, true),
+    axios:      null,
+    $plugin:    plugin,
+    $extension: plugin,
+    isCreate:   mode === 'create',
+    isEdit:     mode === 'edit',
+    isView:     false,
   });
 
-  const value = mode === 'edit' ? {
-    id: 'fleet-default/prod-apps', type: 'provisioning.cattle.io.cluster', listLocation: { name: 'c-cluster-product-resource' }, findNormanCluster: async() => EXISTING_CLUSTER
-  } : {
-    type: 'provisioning.cattle.io.cluster', metadata: { namespace: 'fleet-default' }, listLocation: { name: 'c-cluster-product-resource' }
+  const listLocation = { name: 'c-cluster-product-resource' };
+  const newCluster = { type: 'provisioning.cattle.io.cluster', metadata: { namespace: 'fleet-default' }, listLocation };
+  const existingCluster = {
+    id: 'fleet-default/prod-apps', type: 'provisioning.cattle.io.cluster', listLocation, findNormanCluster: async() => EXISTING_CLUSTER
   };
+  const value = mode === 'edit' ? existingCluster : newCluster;
 
   const app = window.Vue.createApp({ render: () => window.Vue.h(provisioner.component, { mode, value }) });
 
@@ -101,16 +111,16 @@ async function main() {
   app.mount('#app');
 
   Object.assign(harness, {
-    ready:        true,
+    ready:          true,
     host,
     provisionerIds: Object.keys(provisioners),
-    provisioner:  {
+    provisioner:    {
       id: provisioner.id, group: provisioner.group, label: provisioner.label, hidden: provisioner.hidden, disabled: provisioner.disabled, hasComponent: !!provisioner.component
     },
-    metadataName: plugin.metadata?.name,
+    metadataName:     plugin.metadata?.name,
     credentialDriver: host.store.getters['plugins/credentialDriverFor']('harvesterrke'),
     // Plain copies for the test to read across the page boundary.
-    snapshot: () => JSON.parse(JSON.stringify({
+    snapshot:         () => JSON.parse(JSON.stringify({
       saves: host.recorded.saves, conditions: host.recorded.conditions, routes: host.recorded.routes, requests: host.recorded.requests, unknownGetters: [...host.unknown.getters], unknownActions: [...host.unknown.actions]
     })),
   });

@@ -119,17 +119,17 @@ export function createFakeRancher({
   }
 
   const getters = {
-    'i18n/t':                          translate,
-    'i18n/exists':                     (key) => typeof lookup(translations, key) === 'string',
-    'i18n/withFallback':               (key, args, fallback) => translate(key, args) ?? fallback,
-    currentStore:                      () => 'management',
-    'management/schemaFor':            () => null,
-    'rancher/schemaFor':               () => null,
-    'type-map/isSpoofed':              () => false,
-    'auth/principalId':                'local://u-fake',
-    'plugins/credentialDriverFor':     (name) => driverMap[(name || '').toLowerCase()] || (name || '').toLowerCase(),
+    'i18n/t':                           translate,
+    'i18n/exists':                      (key) => typeof lookup(translations, key) === 'string',
+    'i18n/withFallback':                (key, args, fallback) => translate(key, args) ?? fallback,
+    currentStore:                       () => 'management',
+    'management/schemaFor':             () => null,
+    'rancher/schemaFor':                () => null,
+    'type-map/isSpoofed':               () => false,
+    'auth/principalId':                 'local://u-fake',
+    'plugins/credentialDriverFor':      (name) => driverMap[(name || '').toLowerCase()] || (name || '').toLowerCase(),
     'plugins/credentialFieldForDriver': (name) => name,
-    'prefs/get':                       () => undefined,
+    'prefs/get':                        () => undefined,
   };
 
   const getterProxy = new Proxy(getters, {

@@ -79,7 +79,7 @@ export function parsePoolSpec(spec: string): PoolRow | null {
   const roles = m[3].split(/[+, ]/).filter(Boolean).map((r) => (r === 'control-plane' ? 'controlplane' : r));
 
   return {
-    name:  m[1].trim(), count: parseInt(m[2], 10), roles: ROLES.filter((r) => roles.includes(r))
+    name: m[1].trim(), count: parseInt(m[2], 10), roles: ROLES.filter((r) => roles.includes(r))
   };
 }
 

@@ -116,12 +116,12 @@ export function isMutable(name: string): boolean {
 
 /** Choices the driver accepts for its enumerated options (see driver/parse.go and validate.go). */
 export const CHOICES = {
-  diskBus:            ['virtio', 'scsi', 'sata'],
+  diskBus:             ['virtio', 'scsi', 'sata'],
   dockerInstallMethod: ['script', 'distro', 'none'],
-  networkPlugin:      ['canal', 'calico', 'flannel', 'none'],
-  ingressProvider:    ['nginx', 'none'],
-  dnsProvider:        ['coredns', 'kube-dns', 'none'],
-  monitoringProvider: ['metrics-server', 'none'],
+  networkPlugin:       ['canal', 'calico', 'flannel', 'none'],
+  ingressProvider:     ['nginx', 'none'],
+  dnsProvider:         ['coredns', 'kube-dns', 'none'],
+  monitoringProvider:  ['metrics-server', 'none'],
 };
 
 export const ROLES = ['etcd', 'controlplane', 'worker'] as const;
