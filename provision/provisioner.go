@@ -103,7 +103,8 @@ func (p *Provisioner) removeSurplus(ctx context.Context, hv *harvester.Client, s
 	for i, n := range plan.Surplus {
 		names[i] = n.Name
 	}
-	if len(st.RKE.State) > 0 {
+	// Nodes that never joined Kubernetes (e.g. its first cluster up failed) need no draining.
+	if len(st.RKE.State) > 0 && st.anyReached(names, PhaseKubernetes) {
 		log.Infof(ctx, "[harvesterrke] removing %v from Kubernetes", names)
 		kept := st.without(names)
 		nodes, err := p.connect(spec, kept, keys)

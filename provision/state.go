@@ -89,6 +89,18 @@ func (s *State) setPhase(names []string, phase Phase) {
 	}
 }
 
+// anyReached reports whether any of the named nodes completed phase.
+func (s *State) anyReached(names []string, phase Phase) bool {
+	for _, n := range s.Nodes {
+		for _, name := range names {
+			if n.Name == name && phaseOrder[n.Phase] >= phaseOrder[phase] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // without returns the nodes not named.
 func (s *State) without(names []string) []Node {
 	drop := make(map[string]bool, len(names))
