@@ -118,7 +118,7 @@ func (a *App) update(ctx context.Context, args []string) error {
 		return err
 	}
 	defer unlock()
-	if err := requireCreated(rec); err != nil {
+	if err := requireState(rec); err != nil {
 		return err
 	}
 	view, err := driver.Inspect(rec.info())
@@ -136,11 +136,12 @@ func (a *App) update(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		rec.DriverOptions = opts
+		if !created(rec) {
+			return nil // call runs PostCheck
+		}
 		info, err = s.PostCheck(s.ctx, rec.info())
 		rec.apply(info)
-		if err == nil {
-			rec.DriverOptions = opts
-		}
 		return err
 	})
 }
@@ -214,39 +215,56 @@ func (a *App) openCluster(c *commonFlags, name string) (store, *record, func(), 
 	return st, rec, unlock, nil
 }
 
-// requireCreated refuses commands that need a finished create.
-func requireCreated(rec *record) error {
-	switch rec.Status {
-	case statusRunning, statusUpdating:
-		return nil
-	case statusRemoving:
+// requireState refuses to change a cluster that has nothing on Harvester yet or is being removed.
+// A cluster whose create stopped part way can change: the driver converges all of it again.
+func requireState(rec *record) error {
+	if rec.Status == statusRemoving {
 		return fmt.Errorf("cluster %s is being removed: run rm %s again", rec.Name, rec.Name)
-	default:
-		return fmt.Errorf("cluster %s is not created yet (status %s): create %s resumes it", rec.Name, rec.Status, rec.Name)
 	}
+	if _, err := driver.Inspect(rec.info()); err != nil {
+		return fmt.Errorf("cluster %s has no state yet (status %s): create %s resumes it", rec.Name, rec.Status, rec.Name)
+	}
+	return nil
 }
 
-// call runs a driver call that changes a created cluster, saving its record at every checkpoint
-// and at the end; the status is Updating meanwhile and Running after, with the error if it failed.
+// created reports whether the cluster's create finished.
+func created(rec *record) bool {
+	return rec.Status == statusRunning || rec.Status == statusUpdating
+}
+
+// call runs a driver call that changes a cluster, saving its record at every checkpoint and at the
+// end. A created cluster is Updating meanwhile and Running after, with the error if it failed. On
+// a cluster whose create had not finished the call carries on that create: it is Creating
+// meanwhile, then Running after PostCheck as a create would leave it, or Error.
 func (a *App) call(ctx context.Context, c *commonFlags, st store, rec *record, what string, fn func(*session) error) error {
-	rec.Status, rec.LastError = statusUpdating, ""
+	wasCreated := created(rec)
+	during, after, afterFailure := statusUpdating, statusRunning, statusRunning
+	if !wasCreated {
+		during, afterFailure = statusCreating, statusError
+	}
+	rec.Status, rec.LastError = during, ""
 	if err := st.put(rec); err != nil {
 		return err
 	}
 	var s *session
 	s, err := a.openDriver(ctx, c, saver(st, rec, func() *progress { return s.progress }))
 	if err != nil {
-		return a.failed(st, rec, statusRunning, err)
+		return a.failed(st, rec, afterFailure, err)
 	}
 	s.progress.seed(nodesOf(rec.info()))
 	err = fn(s)
+	if err == nil && !wasCreated {
+		var info *types.ClusterInfo
+		info, err = s.PostCheck(s.ctx, rec.info())
+		rec.apply(info)
+	}
 	s.progress.checkpoint(nodesOf(rec.info())) // over gRPC the nodes come only now
 	err = errors.Join(err, s.close())
 	a.summary(s.progress, rec, what, err)
 	if err != nil {
-		return a.failed(st, rec, statusRunning, err)
+		return a.failed(st, rec, afterFailure, err)
 	}
-	rec.Status = statusRunning
+	rec.Status = after
 	return st.put(rec)
 }
 

@@ -149,24 +149,47 @@ func TestCreateFailsThenResumes(t *testing.T) {
 	if v.Status != statusError || !strings.Contains(v.LastError, "failed to pull image") || len(v.Nodes) != 3 || v.Nodes[0].Phase != "docker" {
 		t.Fatalf("after the failed create: %+v", v)
 	}
-	for _, args := range [][]string{{"update", "demo"}, {"set-cluster-size", "demo", "4"}} {
-		if code, _, errOut := h.run(args...); code != 1 || !strings.Contains(errOut, "create demo resumes it") {
-			t.Errorf("%v before the create finished: %d %q", args, code, errOut)
-		}
-	}
 	if code, _, errOut := h.run("kubeconfig", "demo"); code != 1 || !strings.Contains(errOut, "no kubeconfig yet") {
 		t.Errorf("kubeconfig before Kubernetes: %d %q", code, errOut)
+	}
+	// A change carries on the unfinished create; failing, it leaves the cluster to create.
+	code, _, errOut = h.run("set-cluster-size", "demo", "4")
+	if v := h.inspect("demo"); code != 1 || v.Status != statusError || len(v.Nodes) != 4 || !strings.Contains(errOut, "set-cluster-size stopped at the Kubernetes step") {
+		t.Errorf("set-cluster-size on the unfinished cluster: exit %d, %+v\n%s", code, v, errOut)
 	}
 
 	// The image option comes from the stored options: the environment no longer has it.
 	delete(h.env, "HARVESTER_IMAGE")
 	h.fake.failAt = ""
 	h.ok("create", "demo")
-	if st := h.fake.started[len(h.fake.started)-1]; len(st.Nodes) != 3 || st.Nodes[0].Phase != provision.PhaseDocker {
-		t.Errorf("the resumed create started from %+v, want the 3 nodes at docker", st.Nodes)
+	if st := h.fake.started[len(h.fake.started)-1]; len(st.Nodes) != 4 || st.Nodes[0].Phase != provision.PhaseDocker {
+		t.Errorf("the resumed create started from %+v, want the 4 nodes at docker", st.Nodes)
 	}
-	if v := h.inspect("demo"); v.Status != statusRunning || v.LastError != "" {
+	// The failed set-cluster-size changed nothing stored: the create converges to 3 nodes.
+	if v := h.inspect("demo"); v.Status != statusRunning || v.LastError != "" || len(v.Nodes) != 3 || v.Version == "" {
 		t.Errorf("after resuming: %+v", v)
+	}
+}
+
+// A change that finishes an unfinished create leaves the cluster as create would: PostCheck done.
+func TestChangeFinishesCreate(t *testing.T) {
+	h := newHarness(t)
+	h.fake.failAt = provision.PhaseKubernetes
+	h.run("create", "demo")
+	h.fake.failAt = ""
+	h.ok("set-cluster-size", "demo", "4")
+	if v := h.inspect("demo"); v.Status != statusRunning || len(v.Nodes) != 4 || v.Version != "v1.32.7" || v.Nodes[3].Phase != "kubernetes" {
+		t.Errorf("after set-cluster-size finished the create: %+v", v)
+	}
+
+	// Without any driver state there is nothing to change yet.
+	if err := (store{dir: h.home}).put(&record{Name: "empty", Status: statusCreating}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"update", "empty"}, {"set-cluster-size", "empty", "4"}, {"snapshot", "save", "empty", "s"}} {
+		if code, _, errOut := h.run(args...); code != 1 || !strings.Contains(errOut, "has no state yet (status Creating): create empty resumes it") {
+			t.Errorf("%v: %d %q", args, code, errOut)
+		}
 	}
 }
 

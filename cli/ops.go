@@ -112,7 +112,7 @@ func (a *App) change(ctx context.Context, c *commonFlags, name, what string, fn 
 		return err
 	}
 	defer unlock()
-	if err := requireCreated(rec); err != nil {
+	if err := requireState(rec); err != nil {
 		return err
 	}
 	return a.call(ctx, c, st, rec, what, func(s *session) error {
@@ -156,7 +156,7 @@ func (a *App) snapshot(ctx context.Context, args []string) error {
 		return err
 	}
 	defer unlock()
-	if err := requireCreated(rec); err != nil {
+	if err := requireState(rec); err != nil {
 		return err
 	}
 	return a.call(ctx, c, st, rec, "snapshot "+action, func(s *session) error { return fn(s, rec) })
