@@ -3,6 +3,8 @@ import { IClusterProvisioner, ClusterProvisionerContext } from '@shell/core/type
 import CruHarvesterRke from './components/CruHarvesterRke.vue';
 import { DRIVER_NAME } from './util/options';
 
+const KONTAINER_DRIVER = 'management.cattle.io.kontainerdriver';
+
 /**
  * The "RKE on Harvester" tile of Cluster Management > Create. Its id is the kontainer-engine
  * driver's name, so the Dashboard shows this form instead of the driver's disabled legacy tile.
@@ -42,8 +44,16 @@ export class HarvesterRkeProvisioner implements IClusterProvisioner {
     return CruHarvesterRke;
   }
 
+  // Without the cluster driver active in Rancher (Cluster Management > Drivers) a cluster could not be
+  // made, so no tile. Users who may not list drivers still see it: Rancher checks when they create.
   get hidden(): boolean {
-    return false;
+    const getters = this.context.getters;
+
+    if (!getters['management/canList'](KONTAINER_DRIVER)) {
+      return false;
+    }
+
+    return !(getters['management/all'](KONTAINER_DRIVER) || []).some((d: any) => d.driverName === DRIVER_NAME && d.spec?.active);
   }
 
   get disabled(): boolean {

@@ -48,6 +48,7 @@ export function createFakeRancher({
     secrets = {}, //         Steve secrets by id (namespace/name)
     proxy = {}, //           response bodies by proxied URL path (without the query)
     normanClusters = {}, //  existing Norman clusters by id, for edit
+    kontainerDrivers = [{ id: 'kd-hrke', driverName: 'harvesterrke', spec: { active: true } }],
   } = fixtures;
 
   const recorded = {
@@ -130,6 +131,8 @@ export function createFakeRancher({
     'plugins/credentialDriverFor':      (name) => driverMap[(name || '').toLowerCase()] || (name || '').toLowerCase(),
     'plugins/credentialFieldForDriver': (name) => name,
     'prefs/get':                        () => undefined,
+    'management/canList':               (type) => type === 'management.cattle.io.kontainerdriver',
+    'management/all':                   (type) => (type === 'management.cattle.io.kontainerdriver' ? plain(kontainerDrivers) : []),
   };
 
   const getterProxy = new Proxy(getters, {

@@ -11,10 +11,10 @@ interface Store {
   dispatch: (action: string, payload?: any, options?: any) => Promise<any>;
 }
 
-// Rancher keeps cloud credentials as Secrets in this namespace, with the credential's id as
-// <namespace>:<name>.
+// Rancher keeps a cloud credential's fields in a Secret, under <config>-<field> keys.
 const KUBECONFIG_KEY = 'harvestercredentialConfig-kubeconfigContent';
 
+/** The credential's Secret: credential ids are <namespace>:<name>, Steve ids <namespace>/<name>. */
 export function credentialSecretId(credentialId: string): string {
   return credentialId.replace(':', '/');
 }
