@@ -240,7 +240,11 @@ func printView(w io.Writer, v clusterView) {
 	row("Image", v.Image)
 	row("Network", paren(v.Network, "pod network"))
 	if v.CPUs > 0 {
-		row("VM", fmt.Sprintf("%d CPUs, %s memory, %s disk", v.CPUs, v.Memory, v.DiskSize))
+		cpus := "CPUs"
+		if v.CPUs == 1 {
+			cpus = "CPU"
+		}
+		row("VM", fmt.Sprintf("%d %s, %s memory, %s disk", v.CPUs, cpus, v.Memory, v.DiskSize))
 	}
 	if v.SSHUser != "" {
 		row("SSH", fmt.Sprintf("user %s, host keys %s", v.SSHUser, v.HostKeys))
