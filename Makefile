@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BINARIES  := $(addprefix dist/$(NAME)-,$(PLATFORMS))
 GOTEST    ?= go test -timeout 60m
 
-.PHONY: all build test lint bench clean $(BINARIES)
+.PHONY: all build test lint bench demo sim-up sim-down clean $(BINARIES)
 
 all: build
 
@@ -31,6 +31,17 @@ lint:
 
 bench:
 	go test -run '^$$' -bench . -benchtime 5x ./test/e2e/
+
+# A narrated tour of the command line on the local Harvester stand-in (needs root).
+demo:
+	hack/demo.sh
+
+# The local Harvester stand-in for by-hand use: prints the kubeconfig to use; sim-down removes it all.
+sim-up:
+	go run ./test/harvestersim/cmd/harvestersim up
+
+sim-down:
+	go run ./test/harvestersim/cmd/harvestersim down
 
 clean:
 	rm -rf dist
