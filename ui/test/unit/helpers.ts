@@ -51,7 +51,7 @@ export const NEW_CLUSTER = {
 export async function mountForm({ mode = 'create', value = NEW_CLUSTER, fixtures = defaultFixtures }: { mode?: string, value?: any, fixtures?: any } = {}) {
   const host = fakeRancher(fixtures);
 
-  host.store.dispatch('plugins/mapDriver', { name: 'harvesterrke', to: 'harvester' });
+  // No plugins/mapDriver here: the form must find Harvester credentials without it (Rancher < 2.15).
   const wrapper = mount(CruHarvesterRke, {
     props:         { mode, value },
     global:        { plugins: [{ install: host.install }] },
