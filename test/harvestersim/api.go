@@ -3,7 +3,9 @@ package harvestersim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
+	"time"
 )
 
 // InjectFault sets the fault of a VM ("<namespace>/<name>") or of AllVMs, replacing the target's
@@ -24,20 +26,23 @@ func (s *Sim) setFault(ctx context.Context, target string, f *Fault) error {
 	if ns, name, ok := strings.Cut(target, "/"); target != AllVMs && (!ok || ns == "" || name == "") {
 		return fmt.Errorf("inject fault: target %q: want <namespace>/<name> or %q", target, AllVMs)
 	}
+	before := s.faults.rejections()
 	s.faults.mu.Lock()
-	before := s.faults.byVM[target].RejectCreate
 	if f == nil {
 		delete(s.faults.byVM, target)
 	} else {
 		s.faults.byVM[target] = *f
 	}
-	after := s.faults.byVM[target].RejectCreate
 	s.faults.mu.Unlock()
-	if before != after {
-		if err := setRejections(ctx, s.clients, s.faults.rejections()); err != nil {
+	if after := s.faults.rejections(); !maps.Equal(before, after) {
+		if err := setRejections(ctx, s.clients, after); err != nil {
 			return err
 		}
-		if err := waitRejection(ctx, s.clients, target, after != ""); err != nil {
+		probe := target
+		if target == AllVMs {
+			probe = "default/harvestersim-probe" // a VM without a fault of its own
+		}
+		if err := waitRejection(ctx, s.clients, probe, s.faults.get(probe).RejectCreate != ""); err != nil {
 			return err
 		}
 	}
@@ -46,10 +51,23 @@ func (s *Sim) setFault(ctx context.Context, target string, f *Fault) error {
 }
 
 // RestartAPIServer stops kube-apiserver and starts it again on the same port with the same data, as a
-// rolling restart of Harvester's API would look to clients; it returns once it serves again.
+// restart of Harvester's API looks to clients (their connections and watches end); it returns once it
+// serves again. The stand-in's own controllers (simulator, kube-controller-manager) restart with it, so
+// they resume at once rather than after client-go's reconnect backoff (up to a minute).
 func (s *Sim) RestartAPIServer(ctx context.Context) error {
+	s.stopController()
+	s.kcm.stop(3 * time.Second)
 	if err := s.api.restart(ctx); err != nil {
 		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	var err error
+	if s.kcm, err = s.startKCM(); err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	if s.ctrl != nil {
+		if err := s.runController(); err != nil {
+			return fmt.Errorf("restart kube-apiserver: %w", err)
+		}
 	}
 	return nil
 }

@@ -41,22 +41,27 @@ type work struct {
 // would: it drives VMs to VMIs with fake hosts, PVCs from image templates, image and key-pair status.
 // Everything is event-driven (informers and a rate-limited work queue); time-based steps (boot delays)
 // are delayed queue entries.
+//
+// The controller outlives runs: RestartAPIServer stops a run (informers, queue, workers) and starts
+// another, so the simulator resumes at once instead of after client-go's reconnect backoff; what it
+// remembers of VMs and their hosts carries over.
 type controller struct {
-	dyn      dynamic.Interface
-	kube     kubernetes.Interface
-	hosts    *hostManager
-	faults   *faultSet
-	cfg      controllerConfig
-	recorder record.EventRecorder
-	queue    workqueue.TypedRateLimitingInterface[work]
-	changes  *notifier
+	dyn     dynamic.Interface
+	kube    kubernetes.Interface
+	hosts   *hostManager
+	faults  *faultSet
+	cfg     controllerConfig
+	changes *notifier
 
+	// Set by each run.
+	recorder                record.EventRecorder
 	vms, vmis, images, nads cache.GenericLister
 	secrets                 corelisters.SecretLister
 	pvcs                    corelisters.PersistentVolumeClaimLister
 
 	mu    sync.Mutex
-	notes map[string]*vmNotes // what the controller remembers of each VM it has seen, by key
+	queue workqueue.TypedRateLimitingInterface[work] // the current run's
+	notes map[string]*vmNotes                        // what the controller remembers of each VM it has seen, by key
 }
 
 type controllerConfig struct {
@@ -74,17 +79,16 @@ type vmNotes struct {
 }
 
 func newController(dyn dynamic.Interface, kube kubernetes.Interface, hosts *hostManager, faults *faultSet, cfg controllerConfig) *controller {
-	return &controller{
-		dyn: dyn, kube: kube, hosts: hosts, faults: faults, cfg: cfg,
-		queue:   workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[work]()),
-		changes: newNotifier(),
-		notes:   map[string]*vmNotes{},
-	}
+	return &controller{dyn: dyn, kube: kube, hosts: hosts, faults: faults, cfg: cfg, changes: newNotifier(), notes: map[string]*vmNotes{}}
 }
 
 // run starts the informers and workers and returns once the caches are in sync; the controller stops
 // when ctx ends (and the returned wait function returns when its goroutines have).
 func (c *controller) run(ctx context.Context, workers int) (wait func(), err error) {
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[work]())
+	c.mu.Lock()
+	c.queue = queue
+	c.mu.Unlock()
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
 	c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "virt-controller"})
@@ -140,13 +144,13 @@ func (c *controller) run(ctx context.Context, workers int) (wait func(), err err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c.processNext(ctx) {
+			for c.processNext(ctx, queue) {
 			}
 		}()
 	}
 	go func() {
 		<-ctx.Done()
-		c.queue.ShutDown()
+		queue.ShutDown()
 	}()
 	return func() {
 		wg.Wait()
@@ -159,8 +163,24 @@ func (c *controller) run(ctx context.Context, workers int) (wait func(), err err
 func (c *controller) enqueue(kind string, obj any) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	if err == nil {
-		c.queue.Add(work{kind: kind, key: key})
+		c.add(work{kind: kind, key: key})
 	}
+}
+
+// add queues w in the current run.
+func (c *controller) add(w work) {
+	c.mu.Lock()
+	q := c.queue
+	c.mu.Unlock()
+	q.Add(w)
+}
+
+// addAfter queues w in the current run after d.
+func (c *controller) addAfter(w work, d time.Duration) {
+	c.mu.Lock()
+	q := c.queue
+	c.mu.Unlock()
+	q.AddAfter(w, d)
 }
 
 // enqueueVMsOfSecret requeues the VMs whose cloud-init refers to the Secret: the driver creates the VM
@@ -182,7 +202,7 @@ func (c *controller) enqueueVMsOfSecret(obj any) {
 		}
 		for _, s := range cloudInitSecrets(vm.Spec.Template) {
 			if s == name {
-				c.queue.Add(work{kind: "vm", key: key2(vm.Namespace, vm.Name)})
+				c.add(work{kind: "vm", key: key2(vm.Namespace, vm.Name)})
 			}
 		}
 	}
@@ -223,12 +243,12 @@ func (c *controller) enqueueVMsWithProblems() {
 	}
 }
 
-func (c *controller) processNext(ctx context.Context) bool {
-	w, shutdown := c.queue.Get()
+func (c *controller) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[work]) bool {
+	w, shutdown := queue.Get()
 	if shutdown {
 		return false
 	}
-	defer c.queue.Done(w)
+	defer queue.Done(w)
 	var err error
 	switch w.kind {
 	case "vm":
@@ -242,10 +262,10 @@ func (c *controller) processNext(ctx context.Context) bool {
 		if !apierrors.IsConflict(err) { // a stale cache: the retry sees the newer object
 			c.cfg.logf("harvestersim: %s %s: %v (retrying)", w.kind, w.key, err)
 		}
-		c.queue.AddRateLimited(w)
+		queue.AddRateLimited(w)
 		return true
 	}
-	c.queue.Forget(w)
+	queue.Forget(w)
 	return true
 }
 

@@ -48,15 +48,13 @@ func (f *faultSet) get(key string) Fault {
 }
 
 // rejections is the content of the admission policy's parameter ConfigMap: "<namespace>.<name>" (or
-// "_all") -> message. Namespaces cannot contain dots, so the keys are unambiguous.
+// "_all") -> the message to deny creation with, "" for a VM whose own fault does not reject (it takes
+// precedence over a rejection of all VMs). Namespaces cannot contain dots: the keys are unambiguous.
 func (f *faultSet) rejections() map[string]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]string{}
 	for target, v := range f.byVM {
-		if v.RejectCreate == "" {
-			continue
-		}
 		out[rejectionKey(target)] = v.RejectCreate
 	}
 	return out
@@ -93,7 +91,8 @@ func installFaultPolicy(ctx context.Context, c *clients) error {
 			}}},
 			Variables: []admissionv1.Variable{{Name: "key", Expression: "request.namespace + '.' + object.metadata.name"}},
 			Validations: []admissionv1.Validation{{
-				Expression:        "!has(params.data) || !('_all' in params.data || variables.key in params.data)",
+				Expression: "!has(params.data) || (variables.key in params.data ? params.data[variables.key] == '' : " +
+					"!('_all' in params.data && params.data['_all'] != ''))",
 				MessageExpression: "string(variables.key in params.data ? params.data[variables.key] : params.data['_all'])",
 				Reason:            ptr(metav1.StatusReasonForbidden),
 			}},
@@ -138,14 +137,12 @@ func setRejections(ctx context.Context, c *clients, want map[string]string) erro
 	return nil
 }
 
-// waitRejection waits until a dry-run create of VM target is denied (reject) or admitted (!reject).
+// waitRejection waits until a dry-run create of VM target ("<namespace>/<name>") is denied (reject)
+// or admitted (!reject).
 // The API server applies policy parameters from its own informer, with no signal to watch, so this
 // probes with backoff.
 func waitRejection(ctx context.Context, c *clients, target string, reject bool) error {
-	ns, name := "default", "harvestersim-probe"
-	if target != AllVMs {
-		ns, name, _ = strings.Cut(target, "/")
-	}
+	ns, name, _ := strings.Cut(target, "/")
 	if err := ensureNamespace(ctx, c, ns); err != nil {
 		return err
 	}

@@ -183,34 +183,63 @@ func toUnstructured(t *testing.T, obj any) *unstructured.Unstructured {
 // Secret owned by the VM.
 func (e *env) createVM(ctx context.Context, t *testing.T, s vmSpec) *unstructured.Unstructured {
 	t.Helper()
+	vm := e.createVMOnly(ctx, t, s)
+	if s.inSecret {
+		e.createSecret(ctx, t, vm, s)
+	}
+	return vm
+}
+
+func (e *env) createVMOnly(ctx context.Context, t *testing.T, s vmSpec) *unstructured.Unstructured {
+	t.Helper()
 	vm, err := e.dyn.Resource(vmGVR).Namespace("default").Create(ctx, toUnstructured(t, buildVM(s)), metav1.CreateOptions{FieldValidation: "Strict"})
 	if err != nil {
 		t.Fatalf("create VM %s: %v", s.name, err)
 	}
-	if s.inSecret {
-		sec := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: s.name + "-cloudinit", Namespace: "default",
-				Labels: map[string]string{clusterLabel: s.cluster},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "kubevirt.io/v1", Kind: "VirtualMachine",
-					Name: vm.GetName(), UID: vm.GetUID(), BlockOwnerDeletion: ptr(true)}},
-			},
-			Data: map[string][]byte{"userdata": []byte(s.userData)},
-		}
-		if _, err := e.kube.CoreV1().Secrets("default").Create(ctx, sec, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
-			t.Fatalf("create cloud-init secret of %s: %v", s.name, err)
-		}
-	}
 	return vm
 }
+
+// createSecret creates the VM's cloud-init Secret, owned by the VM as the driver makes it.
+func (e *env) createSecret(ctx context.Context, t *testing.T, vm *unstructured.Unstructured, s vmSpec) {
+	t.Helper()
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: s.name + "-cloudinit", Namespace: "default",
+			Labels: map[string]string{clusterLabel: s.cluster},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "kubevirt.io/v1", Kind: "VirtualMachine",
+				Name: vm.GetName(), UID: vm.GetUID(), BlockOwnerDeletion: ptr(true)}},
+		},
+		Data: map[string][]byte{"userdata": []byte(s.userData)},
+	}
+	if _, err := e.kube.CoreV1().Secrets("default").Create(ctx, sec, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+		t.Fatalf("create cloud-init secret of %s: %v", s.name, err)
+	}
+}
+
+func fromUnstructured(u *unstructured.Unstructured, obj any) error {
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
+}
+
+// waitNamed watches the named object of gvr in "default" until cond holds for it.
+func waitNamed(ctx context.Context, e *env, gvr schema.GroupVersionResource, name string, cond func(*unstructured.Unstructured) bool) error {
+	return e.waitObject(ctx, gvr, name, func(u *unstructured.Unstructured) bool { return u != nil && cond(u) })
+}
+
+func fingerprintMD5(k keys) string { return ssh.FingerprintLegacyMD5(k.client.PublicKey()) }
 
 // waitVMI watches the VM's VMI until cond holds and returns it.
 func (e *env) waitVMI(ctx context.Context, t *testing.T, name string, cond func(*kubevirtv1.VirtualMachineInstance) bool) *kubevirtv1.VirtualMachineInstance {
 	t.Helper()
 	var got *kubevirtv1.VirtualMachineInstance
 	err := e.waitObject(ctx, vmiGVR, name, func(u *unstructured.Unstructured) bool {
-		vmi := &kubevirtv1.VirtualMachineInstance{}
-		if runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, vmi) != nil || !cond(vmi) {
+		var vmi *kubevirtv1.VirtualMachineInstance
+		if u != nil {
+			vmi = &kubevirtv1.VirtualMachineInstance{}
+			if fromUnstructured(u, vmi) != nil {
+				return false
+			}
+		}
+		if !cond(vmi) {
 			return false
 		}
 		got = vmi
@@ -290,4 +319,73 @@ func run(c *ssh.Client, cmd string) (string, error) {
 	defer sess.Close()
 	out, err := sess.CombinedOutput(cmd)
 	return string(out), err
+}
+
+// waitEvent watches the events of the named object until one with reason appears; it returns its message.
+func (e *env) waitEvent(ctx context.Context, t *testing.T, name, reason string) string {
+	t.Helper()
+	sel := "involvedObject.name=" + name + ",reason=" + reason
+	lw := &cache.ListWatch{
+		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return e.kube.CoreV1().Events("default").List(ctx, o)
+		},
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return e.kube.CoreV1().Events("default").Watch(ctx, o)
+		},
+	}
+	var msg string
+	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Event{}, nil, func(ev watch.Event) (bool, error) {
+		if ev, ok := ev.Object.(*corev1.Event); ok {
+			msg = ev.Message
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("wait for event %s of %s: %v", reason, name, err)
+	}
+	return msg
+}
+
+// deleteVMs deletes the cluster's VMs in the foreground (as the driver does, with their PVCs named
+// for removal) and waits until the cluster leaves nothing behind.
+func (e *env) deleteVMs(ctx context.Context, t *testing.T, cluster string, names ...string) {
+	t.Helper()
+	fg := metav1.DeletePropagationForeground
+	patch := []byte(`{"metadata":{"annotations":{"harvesterhci.io/removeAllPersistentVolumeClaims":"true"}}}`)
+	for _, name := range names {
+		if _, err := e.dyn.Resource(vmGVR).Namespace("default").Patch(ctx, name, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.dyn.Resource(vmGVR).Namespace("default").Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := e.sim.WaitNoLeftovers(wctx, clusterLabel+"="+cluster); err != nil {
+		t.Error(err)
+	}
+}
+
+// simpleUserData logs in user "rke" with the keys.
+func simpleUserData(k keys) string {
+	return fmt.Sprintf("#cloud-config\nusers:\n- name: rke\n  sudo: ALL=(ALL) NOPASSWD:ALL\n  ssh_authorized_keys: [%q]\n"+
+		"ssh_keys:\n  ed25519_private: |\n%s\n  ed25519_public: %s\n", k.authorized, indentLines(k.hostPrivate, "    "), k.hostPublicStr)
+}
+
+func indentLines(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// debian12 is a VM of the default image with Docker.
+func debian12(name, cluster, userData string) vmSpec {
+	return vmSpec{name: name, cluster: cluster, image: "default/debian-12", storageClass: "longhorn-debian-12",
+		network: "default/vlan1", userData: userData}
 }

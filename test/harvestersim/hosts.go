@@ -38,16 +38,17 @@ type hostManager struct {
 	proxy   *aptProxy
 	reg     *pidFile
 	logf    func(string, ...any)
-	changed func() // called after any host change, for waiters on leftovers
+	changed func()           // called after any host change, for waiters on leftovers
+	booted  func(key string) // called when a host's start completes (or fails)
 
 	mu      sync.Mutex
 	entries map[string]*hostEntry // by VM key
 	used    [hostsPerSlot]bool
 }
 
-// ensure starts the VM's host unless it has one, and returns its state; notify is called (from another
-// goroutine) when a start completes.
-func (m *hostManager) ensure(key string, spec hostSpec, notify func()) (hostState, error) {
+// ensure starts the VM's host unless it has one, and returns its state; booted is called (from another
+// goroutine) when the start completes.
+func (m *hostManager) ensure(key string, spec hostSpec) (hostState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries[key]; ok {
@@ -89,7 +90,7 @@ func (m *hostManager) ensure(key string, spec hostSpec, notify func()) (hostStat
 		}
 		m.mu.Unlock()
 		m.changed()
-		notify()
+		m.booted(key)
 	}()
 	return e.state, nil
 }

@@ -38,6 +38,7 @@ type Sim struct {
 	etcd     *etcd
 	api      *apiServer
 	kcm      *proc
+	startKCM func() (*proc, error)
 	clients  *clients
 	hosts    *hostManager
 	faults   *faultSet
@@ -137,7 +138,10 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 	if err := os.WriteFile(kcmPath, kcmConfig, 0o600); err != nil {
 		return s, fmt.Errorf("write kubeconfig: %w", err)
 	}
-	if s.kcm, err = startControllerManager(filepath.Join(binDir, "kube-controller-manager"), s.slot.dir, kcmPath, pki, s.reg); err != nil {
+	s.startKCM = func() (*proc, error) {
+		return startControllerManager(filepath.Join(binDir, "kube-controller-manager"), s.slot.dir, kcmPath, pki, s.reg)
+	}
+	if s.kcm, err = s.startKCM(); err != nil {
 		return s, err
 	}
 	if opts.KubernetesOnly {
@@ -218,14 +222,11 @@ func (s *Sim) startSimulator(ctx context.Context, withHosts bool) error {
 		mirror: s.opts.Mirror, logf: s.opts.Logf,
 	})
 	s.hosts.changed = s.ctrl.changes.notify
+	s.hosts.booted = func(key string) { s.ctrl.add(work{kind: "vm", key: key}) }
 	s.faults.onSet = s.ctrl.requeueAllVMs
-	ctrlCtx, cancel := context.WithCancel(context.Background())
-	s.stopCtrl = cancel
-	wait, err := s.ctrl.run(ctrlCtx, 4)
-	if err != nil {
-		return fmt.Errorf("start the simulator: %w", err)
+	if err := s.runController(); err != nil {
+		return err
 	}
-	s.waitCtrl = wait
 	for _, img := range s.opts.Images {
 		if err := registerImage(ctx, s.clients, img); err != nil {
 			return err
@@ -239,6 +240,27 @@ func (s *Sim) startSimulator(ctx context.Context, withHosts bool) error {
 		s.Networks = append(s.Networks, n)
 	}
 	return s.waitImagesReady(ctx)
+}
+
+// runController starts a run of the simulator's controller.
+func (s *Sim) runController() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	wait, err := s.ctrl.run(ctx, 4)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("start the simulator: %w", err)
+	}
+	s.stopCtrl, s.waitCtrl = cancel, wait
+	return nil
+}
+
+// stopController ends the current run of the simulator's controller.
+func (s *Sim) stopController() {
+	if s.stopCtrl != nil {
+		s.stopCtrl()
+		s.waitCtrl()
+		s.stopCtrl = nil
+	}
 }
 
 // waitImagesReady waits until the registered images are imported, so a test can use them at once.
@@ -261,10 +283,7 @@ func (s *Sim) waitImagesReady(ctx context.Context) error {
 func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		if s.stopCtrl != nil {
-			s.stopCtrl()
-			s.waitCtrl()
-		}
+		s.stopController()
 		if s.hosts != nil {
 			errs = append(errs, s.hosts.removeAll())
 		}

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
 )
@@ -23,7 +22,29 @@ const bootDelay = 2 * time.Second
 // TestSimulator runs the stand-in's behaviours against one stand-in, in parallel.
 func TestSimulator(t *testing.T) {
 	e := newEnv(t, harvestersim.Start(t, harvestersim.Options{BootDelay: bootDelay}))
-	t.Run("VMLifecycle", func(t *testing.T) { t.Parallel(); testVMLifecycle(t, e) })
+	t.Run("group", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			fn   func(*testing.T, *env)
+		}{
+			{"VMLifecycle", testVMLifecycle},
+			{"InvalidVMRejected", testInvalidVMRejected},
+			{"CloudInitSecretWaitedFor", testSecretWaitedFor},
+			{"DefaultUserAndDisabledRoot", testDefaultUser},
+			{"ImageChecks", testImageChecks},
+			{"StopAndStart", testStopStart},
+			{"KeyPairStatus", testKeyPair},
+			{"PlainImageAndAptProxy", testPlainImage},
+			{"FaultBootDelay", testFaultBootDelay},
+			{"FaultNoAddress", testFaultNoAddress},
+			{"FaultSSHRefused", testFaultSSHRefused},
+			{"FaultRejectCreate", testFaultRejectCreate},
+		} {
+			t.Run(tc.name, func(t *testing.T) { t.Parallel(); tc.fn(t, e) })
+		}
+	})
+	// Faults on all VMs would disturb the tests above: they run alone, after them.
+	t.Run("FaultsOnAllVMs", func(t *testing.T) { testGlobalFaults(t, e) })
 }
 
 // testVMLifecycle: a VM created as the driver does gets a running VMI with an address within the boot
@@ -64,7 +85,7 @@ runcmd:
 - "false"
 - echo after-failure > /root/runcmd-3
 packages: [jq]
-`, k.authorized, indent(k.hostPrivate, "    "), k.hostPublicStr,
+`, k.authorized, indentLines(k.hostPrivate, "    "), k.hostPublicStr,
 		base64.StdEncoding.EncodeToString([]byte("hello\n")), base64.StdEncoding.EncodeToString(gz.Bytes()))
 
 	start := time.Now()
@@ -156,13 +177,3 @@ packages: [jq]
 		t.Error(err)
 	}
 }
-
-func indent(s, prefix string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i, l := range lines {
-		lines[i] = prefix + l
-	}
-	return strings.Join(lines, "\n")
-}
-
-var _ = kubevirtv1.Running

@@ -81,7 +81,7 @@ func (c *controller) driveVMI(ctx context.Context, key string, vm *kubevirtv1.Vi
 		mirror:   c.cfg.mirror,
 		mac:      mac,
 		sshDelay: fault.SSHRefusedFor,
-	}, func() { c.queue.Add(work{kind: "vm", key: key}) })
+	})
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (c *controller) driveVMI(ctx context.Context, key string, vm *kubevirtv1.Vi
 	}
 	if remaining := time.Until(st.started.Add(delay)); !st.booted || remaining > 0 {
 		if st.booted {
-			c.queue.AddAfter(work{kind: "vm", key: key}, remaining)
+			c.addAfter(work{kind: "vm", key: key}, remaining)
 		}
 		return c.setVMIStatus(ctx, vmi, func(s *kubevirtv1.VirtualMachineInstanceStatus) {
 			s.Phase = kubevirtv1.Scheduled
