@@ -6,9 +6,9 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BINARIES  := $(addprefix dist/$(NAME)-,$(PLATFORMS))
 GOTEST    ?= go test -timeout 60m
 
-.PHONY: all build test lint bench demo sim-up sim-down clean $(BINARIES)
+.PHONY: all build test test-go lint bench demo sim-up sim-down clean $(BINARIES)
 
-all: build
+all: build ui
 
 # Static binaries (Rancher runs them in a jail without libc) and their checksums.
 build: $(BINARIES) dist/sha256sum.txt
@@ -21,8 +21,11 @@ $(BINARIES): dist/$(NAME)-%:
 dist/sha256sum.txt: $(BINARIES)
 	cd dist && sha256sum $(notdir $(BINARIES)) > sha256sum.txt
 
-# Everything CI runs. Tests against the local Harvester stand-in need root (network namespaces).
-test: lint
+# Everything CI runs. Tests against the local Harvester stand-in need root (network namespaces);
+# the UI's need Node.js >= 20 and Debian's chromium.
+test: test-go test-ui
+
+test-go: lint
 	$(GOTEST) ./...
 
 lint:
@@ -43,5 +46,34 @@ sim-up:
 sim-down:
 	go run ./test/harvestersim/cmd/harvestersim down
 
-clean:
+clean: clean-ui
 	rm -rf dist
+
+# --- Rancher UI extension (ui/) ---
+UI_PKG     := harvesterrke
+UI_VERSION  = $(shell node -p "require('./ui/pkg/$(UI_PKG)/package.json').version")
+UI_DEPS    := ui/node_modules/.package-lock.json
+
+.PHONY: ui test-ui ui-screenshot clean-ui
+
+$(UI_DEPS): ui/package.json ui/package-lock.json
+	cd ui && CYPRESS_INSTALL_BINARY=0 npm ci --no-audit --no-fund
+
+# The extension bundle Rancher loads (see README), versioned by ui/pkg/harvesterrke/package.json.
+# VERSION is unset for the build: the shell's build script would take it for the bundle's version.
+ui: $(UI_DEPS)
+	cd ui && env -u VERSION npm run build
+	rm -rf dist/ui && mkdir -p dist/ui
+	cp -r ui/dist-pkg/$(UI_PKG)-$(UI_VERSION)/. dist/ui/
+	rm -f dist/ui/*.map dist/ui/report.html
+
+# Lint, unit and parity tests (the parity test runs `go run . schema`), then the headless Chromium test.
+test-ui: ui
+	cd ui && npm run lint && npm test && npm run test:browser
+
+# Refreshes docs/ui-form.png from the browser test.
+ui-screenshot: test-ui
+	cp ui/test-results/browser/create-2-vm.png docs/ui-form.png
+
+clean-ui:
+	rm -rf ui/dist-pkg ui/test-results
