@@ -129,11 +129,15 @@ func (p *packageSpec) UnmarshalJSON(b []byte) error {
 		*p = packageSpec(s)
 		return nil
 	}
-	var nv []string
+	var nv []any // a version may read as a number
 	if err := json.Unmarshal(b, &nv); err != nil || len(nv) == 0 {
 		return fmt.Errorf("packages item: want a name or [name, version], got %s", b)
 	}
-	*p = packageSpec(strings.Join(nv, "="))
+	parts := make([]string, len(nv))
+	for i, v := range nv {
+		parts[i] = fmt.Sprint(v)
+	}
+	*p = packageSpec(strings.Join(parts, "="))
 	return nil
 }
 
