@@ -93,7 +93,11 @@ func (s *Sim) vmLeftovers(ctx context.Context, key string, found map[string]bool
 		}
 	}
 	if st, ok := s.hosts.get(key); ok {
-		found[fmt.Sprintf("host %s (%s, %s)", key, netnsName(s.slot.n, st.k), st.ip)] = true
+		where := st.ip
+		if !s.hosts.noHosts {
+			where = netnsName(s.slot.n, st.k) + ", " + st.ip
+		}
+		found[fmt.Sprintf("host %s (%s)", key, where)] = true
 	}
 	return nil
 }

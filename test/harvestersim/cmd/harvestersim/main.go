@@ -221,9 +221,12 @@ func (d daemon) down() error {
 		if err := <-locked; err != nil {
 			return err
 		}
-		harvestersim.Sweep(logTo(os.Stderr))
 	}
-	_ = os.Remove(d.path("pid"))
+	// A daemon that was killed (by us above, or earlier) could not clean up after itself.
+	harvestersim.Sweep(logTo(os.Stderr))
+	for _, f := range []string{"kubeconfig", "pid"} {
+		_ = os.Remove(d.path(f))
+	}
 	fmt.Fprintln(os.Stderr, "stopped")
 	return nil
 }
