@@ -115,7 +115,7 @@ func (c *controller) run(ctx context.Context, workers int) (wait func(), err err
 		{keyPairInf.Informer(), func(obj any) { c.enqueue("keypair", obj) }},
 		{nadInf.Informer(), func(any) { c.enqueueVMsWithProblems() }},
 		{secretInf.Informer(), c.enqueueVMsOfSecret},
-		{pvcInf.Informer(), func(any) {}},
+		{pvcInf.Informer(), func(any) {}}, // only wakes leftover waiters
 	}
 	for _, h := range handlers {
 		fn := h.fn

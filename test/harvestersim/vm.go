@@ -121,6 +121,15 @@ func (c *controller) syncVM(ctx context.Context, key string) error {
 		}
 		return c.updateVMStatus(ctx, vm, vmi, nil)
 	}
+	if vmi == nil {
+		// The cache may not show a deletion yet: a VM being deleted must not get a new VMI or PVCs.
+		live, err := c.dyn.Resource(vmGVR).Namespace(vm.Namespace).Get(ctx, vm.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && live.GetDeletionTimestamp() != nil) {
+			return nil // the informer brings the deletion
+		} else if err != nil {
+			return fmt.Errorf("get VM %s: %w", key, err)
+		}
+	}
 	problem, err := c.ensurePVCs(ctx, vm)
 	if err != nil {
 		return err
