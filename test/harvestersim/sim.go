@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,7 +77,14 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("harvestersim: etcd not found (apt-get install etcd-server): %w", err)
 	}
-	binDir, crdDir, err := prepare(ctx, opts, withHosts)
+	var variants []Rootfs
+	if withHosts {
+		variants = append(variants, opts.Rootfs)
+		for _, img := range opts.Images {
+			variants = append(variants, img.Rootfs)
+		}
+	}
+	binDir, crdDir, err := prepare(ctx, opts, variants)
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +164,9 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 	return s, s.startSimulator(ctx, withHosts)
 }
 
-// prepare returns the Kubernetes binaries and KubeVirt CRDs, and makes sure the root filesystems of the
-// images exist, building what is missing in parallel.
-func prepare(ctx context.Context, opts Options, withHosts bool) (binDir, crdDir string, err error) {
+// prepare returns the Kubernetes binaries and KubeVirt CRDs, and makes sure the root filesystems
+// exist, building what is missing in parallel.
+func prepare(ctx context.Context, opts Options, variants []Rootfs) (binDir, crdDir string, err error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -179,14 +187,9 @@ func prepare(ctx context.Context, opts Options, withHosts bool) (binDir, crdDir 
 	if !opts.KubernetesOnly {
 		do(func() (err error) { crdDir, err = ensureKubeVirtCRDs(ctx, opts.Logf); return err })
 	}
-	if withHosts {
-		variants := map[Rootfs]bool{opts.Rootfs: true}
-		for _, img := range opts.Images {
-			variants[img.Rootfs] = true
-		}
-		for v := range variants {
-			do(func() error { _, err := ensureRootfs(ctx, v, opts.Mirror, opts.Logf); return err })
-		}
+	slices.Sort(variants)
+	for _, v := range slices.Compact(variants) {
+		do(func() error { _, err := ensureRootfs(ctx, v, opts.Mirror, opts.Logf); return err })
 	}
 	wg.Wait()
 	return binDir, crdDir, errors.Join(errs...)
@@ -199,8 +202,7 @@ func Prepare(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	opts.Images = append(opts.Images, Image{Rootfs: RootfsDocker}, Image{Rootfs: RootfsPlain})
-	_, _, err = prepare(ctx, opts, true)
+	_, _, err = prepare(ctx, opts, []Rootfs{RootfsDocker, RootfsPlain})
 	return err
 }
 
