@@ -125,7 +125,7 @@ func vmiAddress(vmi *kubevirtv1.VirtualMachineInstance) (addr, why string) {
 		others = append(others, ip.String())
 	}
 	if len(others) > 0 {
-		return "", fmt.Sprintf("running, only IPv6 or link-local addresses (%s): the network must give an IPv4 address", strings.Join(others, ", "))
+		return "", fmt.Sprintf("running, no usable IPv4 address, only %s: the network must give one (DHCP)", strings.Join(others, ", "))
 	}
 	return "", "running, no address on the first interface yet (is qemu-guest-agent running in the image?)"
 }

@@ -31,8 +31,9 @@ func TestVMIAddress(t *testing.T) {
 		{name: "IPv4", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "10.0.0.5", "10.0.0.5", "fd00::5")}, addr: "10.0.0.5"},
 		{name: "IPv6 listed first", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "fd00::5", "fd00::5", "10.0.0.5")}, addr: "10.0.0.5"},
 		{name: "CIDR suffix", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "10.0.0.5/24")}, addr: "10.0.0.5"},
-		{name: "IPv6 only", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "fe80::1", "fe80::1", "2001:db8::1")}, whyParts: "only IPv6 or link-local addresses (fe80::1, 2001:db8::1)"},
-		{name: "link-local IPv4 only", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "169.254.3.4")}, whyParts: "link-local"},
+		{name: "IPv6 only", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "fe80::1", "fe80::1", "2001:db8::1")}, whyParts: "no usable IPv4 address, only fe80::1, 2001:db8::1"},
+		{name: "link-local IPv4 only", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "169.254.3.4")}, whyParts: "only 169.254.3.4"},
+		{name: "loopback only", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("nic-0", "127.0.0.2")}, whyParts: "only 127.0.0.2"},
 		{name: "our NIC, not the guest's first", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("", "172.17.0.1"), iface("nic-0", "10.0.0.7")}, addr: "10.0.0.7"},
 		{name: "first interface when none is named", phase: kubevirtv1.Running, ifaces: []kubevirtv1.VirtualMachineInstanceNetworkInterface{iface("", "10.0.0.8"), iface("", "10.0.0.9")}, addr: "10.0.0.8"},
 	} {
@@ -89,7 +90,7 @@ func TestWaitForAddressesTimeout(t *testing.T) {
 	nodes, err := f.WaitForAddresses(context.Background(), "vms", "c-abc12",
 		[]Node{{Name: "demo-cp-1"}, {Name: "demo-worker-1"}, {Name: "demo-worker-2"}, {Name: "demo-worker-3"}}, 200*time.Millisecond)
 	wantAll(t, err, "VMs of cluster c-abc12 not ready after 200ms",
-		"demo-worker-1: VMI phase Scheduling", "demo-worker-2: running, only IPv6 or link-local addresses (fe80::2)", "demo-worker-3: no VMI yet")
+		"demo-worker-1: VMI phase Scheduling", "demo-worker-2: running, no usable IPv4 address, only fe80::2", "demo-worker-3: no VMI yet")
 	if strings.Contains(err.Error(), "demo-cp-1") {
 		t.Errorf("the ready node is named in the error: %v", err)
 	}
