@@ -46,11 +46,9 @@ func (c *Client) Reconcile(ctx context.Context, cl Cluster, env Environment) ([]
 	if err != nil {
 		return nil, fmt.Errorf("list cloud-init secrets of cluster %s in %s: %w", cl.Name, ns, err)
 	}
-	secretOwner := map[string]string{}
-	for _, s := range secrets.Items {
-		for _, o := range s.OwnerReferences {
-			secretOwner[s.Name] = string(o.UID)
-		}
+	secretByName := map[string]*corev1.Secret{}
+	for i := range secrets.Items {
+		secretByName[secrets.Items[i].Name] = &secrets.Items[i]
 	}
 	vmByName := map[string]*unstructured.Unstructured{}
 	for i := range vms {
@@ -60,7 +58,7 @@ func (c *Client) Reconcile(ctx context.Context, cl Cluster, env Environment) ([]
 	var heal []*unstructured.Unstructured
 	for _, n := range p.Keep {
 		vm := vmByName[n.Name]
-		if secretOwner[CloudInitSecretName(n.Name)] != string(vm.GetUID()) {
+		if s := secretByName[CloudInitSecretName(n.Name)]; s == nil || !ownedBy(s, vm.GetUID()) {
 			heal = append(heal, vm)
 		}
 	}

@@ -1,5 +1,10 @@
 // Package harvester creates, watches and removes the virtual machines of a cluster on Harvester
 // through its Kubernetes API (KubeVirt VirtualMachines, image-backed PVCs, cloud-init Secrets).
+//
+// The orchestrator's order: NewClient, Preflight (nothing created yet), LoadOrCreateAnchor (the
+// first object of a cluster), Reconcile, WaitForAddresses. To scale down: Plan, drain Plan.Surplus,
+// DeleteNodes, then Reconcile. Remove needs only the cluster name. Every object carries the label
+// LabelCluster, and every call can be repeated after being cut short.
 package harvester
 
 import (
