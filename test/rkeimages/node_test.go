@@ -26,10 +26,13 @@ import (
 // from the test over a veth pair, and a cgroup of its own. Killing its PID namespace ends it all.
 type testNode struct {
 	name, ip string
-	cgroup   string    // parent cgroup of the node's containers, in every hierarchy
-	netns    string    // path of the network namespace
+	cgroup   string // parent cgroup of the node's containers, in every hierarchy
+	netns    string // path of the network namespace
+	slot     int    // the node's addresses and names; its lock file is held while it lives
+	lock     *os.File
 	cmd      *exec.Cmd // unshare, whose child (the namespace's init) is dockerd
 	pid      int       // dockerd, as the machine sees it
+	stopped  chan struct{}
 }
 
 // nodeBoot runs as the PID namespace's init, in a fresh mount namespace inside the node's network
@@ -91,13 +94,13 @@ func startNode(ctx context.Context, t *testing.T, share string) *testNode {
 	if err := os.WriteFile(filepath.Join(work, "runc-nosysres"), []byte(runcNoSysResource), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n, slot := claimSlot(t)
-	t.Cleanup(func() { n.stop(t, slot) })
+	n := claimSlot(t)
+	t.Cleanup(func() { n.stop(t) })
 	var console bytes.Buffer
 	n.cmd = exec.Command("nsenter", "--net="+n.netns, "unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
 		"/bin/sh", "-c", nodeBoot, "rkeimages-node", work, share, n.cgroup)
 	n.cmd.Stdout, n.cmd.Stderr = &console, &console
-	if err := n.cmd.Start(); err != nil {
+	if err := n.start(); err != nil {
 		t.Fatalf("boot node %s: %v", n.name, err)
 	}
 	if err := n.waitDocker(ctx); err != nil {
@@ -106,19 +109,26 @@ func startNode(ctx context.Context, t *testing.T, share string) *testNode {
 	return n
 }
 
-// claimSlot creates the node's network namespace and its veth pair to the machine; the first free
-// interface name is the slot (10.254.<slot>.0/30).
-func claimSlot(t *testing.T) (*testNode, int) {
+// claimSlot takes the first free slot (a lock file held until the node stops; a dead test
+// process's lock is free again) and makes the node's network namespace and veth pair to the
+// machine there (10.254.<slot>.0/30), after removing what a dead process may have left.
+func claimSlot(t *testing.T) *testNode {
 	t.Helper()
 	for slot := range 256 {
-		name := fmt.Sprintf("rkeimages%d", slot)
-		host := fmt.Sprintf("rki%d", slot)
-		if exec.Command("ip", "link", "add", host, "type", "veth", "peer", "name", host+"n").Run() != nil {
-			continue // taken by another test process
+		lock, err := os.OpenFile(fmt.Sprintf("/run/lock/rkeimages-node%d.lock", slot), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
 		}
-		n := &testNode{name: name, ip: fmt.Sprintf("10.254.%d.2", slot), netns: "/run/netns/" + name, cgroup: name}
-		gw := fmt.Sprintf("10.254.%d.1", slot)
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			lock.Close()
+			continue
+		}
+		name := fmt.Sprintf("rkeimages%d", slot)
+		n := &testNode{name: name, ip: fmt.Sprintf("10.254.%d.2", slot), netns: "/run/netns/" + name, cgroup: name, slot: slot, lock: lock}
+		n.removeNetwork()
+		host, gw := n.veth(), fmt.Sprintf("10.254.%d.1", slot)
 		steps := [][]string{
+			{"link", "add", host, "type", "veth", "peer", "name", host + "n"},
 			{"netns", "add", name},
 			{"link", "set", host + "n", "netns", name},
 			{"-n", name, "link", "set", host + "n", "name", "eth0"},
@@ -130,15 +140,46 @@ func claimSlot(t *testing.T) (*testNode, int) {
 		}
 		for _, s := range steps {
 			if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
-				exec.Command("ip", "link", "del", host).Run()
-				exec.Command("ip", "netns", "del", name).Run()
+				n.removeNetwork()
+				lock.Close()
 				t.Fatalf("network of node %s: ip %s: %v: %s", name, strings.Join(s, " "), err, out)
 			}
 		}
-		return n, slot
+		return n
 	}
-	t.Fatal("no free node slot (interfaces rki0..rki255 all exist)")
-	return nil, 0
+	t.Fatal("no free node slot: 256 smoke-test nodes running")
+	return nil
+}
+
+func (n *testNode) veth() string { return fmt.Sprintf("rki%d", n.slot) }
+
+// removeNetwork deletes the node's veth pair and network namespace, if there.
+func (n *testNode) removeNetwork() error {
+	var errs []error
+	for _, args := range [][]string{{"link", "del", n.veth()}, {"netns", "del", n.name}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil && !strings.Contains(string(out), "annot find") && !strings.Contains(string(out), "No such file") {
+			errs = append(errs, fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// start starts the node's process such that it dies with the test process (unshare's
+// --kill-child does the rest). The death signal follows the thread that started it, so that
+// thread is kept until the node stops: dial discards the threads it moves into the node.
+func (n *testNode) start() error {
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	n.stopped = make(chan struct{})
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		err := n.cmd.Start()
+		started <- err
+		if err == nil {
+			<-n.stopped
+		}
+	}()
+	return <-started
 }
 
 func (n *testNode) waitDocker(ctx context.Context) error {
@@ -218,27 +259,27 @@ func setns(fd, nstype int) error {
 }
 
 // stop kills the node's PID namespace, then removes its network and cgroups.
-func (n *testNode) stop(t *testing.T, slot int) {
+func (n *testNode) stop(t *testing.T) {
+	defer n.lock.Close()
 	if n.cmd != nil && n.cmd.Process != nil {
 		n.cmd.Process.Kill() // --kill-child takes the namespace's init, hence everything, with it
 		n.cmd.Wait()
+		close(n.stopped)
 	}
-	var errs []error
-	if out, err := exec.Command("ip", "link", "del", fmt.Sprintf("rki%d", slot)).CombinedOutput(); err != nil {
-		errs = append(errs, fmt.Errorf("delete veth: %v: %s", err, out))
-	}
-	if out, err := exec.Command("ip", "netns", "del", n.name).CombinedOutput(); err != nil {
-		errs = append(errs, fmt.Errorf("delete netns: %v: %s", err, out))
-	}
-	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*/" + n.cgroup)
-	for _, h := range hierarchies {
-		if err := removeCgroup(h); err != nil {
-			errs = append(errs, err)
-		}
+	errs := []error{n.removeNetwork()}
+	for _, h := range n.cgroupDirs() {
+		errs = append(errs, removeCgroup(h))
 	}
 	if err := errors.Join(errs...); err != nil {
 		t.Errorf("stop node %s: %v", n.name, err)
 	}
+}
+
+// cgroupDirs are the node's cgroup in every hierarchy (cgroup v1) or the unified one (v2).
+func (n *testNode) cgroupDirs() []string {
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*/" + n.cgroup)
+	v2, _ := filepath.Glob("/sys/fs/cgroup/" + n.cgroup)
+	return append(v1, v2...)
 }
 
 // removeCgroup removes a cgroup directory tree, deepest first, once its processes are gone.

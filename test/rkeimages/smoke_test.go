@@ -31,6 +31,9 @@ import (
 // in the images on one node. It then runs the two that only multi-node clusters reach: the
 // nginx-proxy of worker-only nodes and a snapshot download from another etcd host.
 func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes minutes: builds the images (cached), runs RKE on a Docker host of its own")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network, mount and PID namespaces and a dockerd of its own")
 	}
@@ -75,7 +78,11 @@ func TestSmoke(t *testing.T) {
 	t.Logf("RKE up took %s", time.Since(start).Round(time.Second))
 	client := kubeClient(t, res)
 	checkNode(ctx, t, client)
-	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", node.cgroup, "kubelet/kubepods")); err != nil {
+	kubepods := filepath.Join("/sys/fs/cgroup/memory", node.cgroup, "kubelet/kubepods")
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		kubepods = filepath.Join("/sys/fs/cgroup", node.cgroup, "kubelet/kubepods") // cgroup v2
+	}
+	if _, err := os.Stat(kubepods); err != nil {
 		t.Errorf("kubelet did not use the cgroup root of /etc/rkeimages/kubelet.flags: %v", err)
 	}
 	if now := kernelTunables(t); now != tunables {
