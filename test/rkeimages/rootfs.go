@@ -15,8 +15,6 @@ import (
 var debianPackages = []string{
 	// kubelet and kube-proxy: rules, connection tracking, kernel modules; kubelet's CRI runtime
 	"iptables", "conntrack", "kmod", "containerd", "runc",
-	// RKE reads its state from a ConfigMap with kubectl and jq in the kubelet image
-	"jq",
 	// rke-tools: the TCP proxy of worker-only nodes
 	"nginx", "libnginx-mod-stream",
 }

@@ -76,6 +76,9 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("RKE up: %v\n%s", err, containerLogs(ctx, node))
 	}
 	t.Logf("RKE up took %s", time.Since(start).Round(time.Second))
+	if out, err := node.run(ctx, "docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"); err == nil {
+		t.Logf("memory of the node's containers:\n%s", out)
+	}
 	client := kubeClient(t, res)
 	checkNode(ctx, t, client)
 	kubepods := filepath.Join("/sys/fs/cgroup/memory", node.cgroup, "kubelet/kubepods")
