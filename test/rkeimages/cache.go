@@ -1,11 +1,13 @@
 package rkeimages
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 )
@@ -67,7 +69,7 @@ func cachedDir(ctx context.Context, dir string, build func(ctx context.Context, 
 		return dir, nil // built by another process while we waited
 	}
 	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := removeTree(tmp); err != nil {
 		return "", fmt.Errorf("remove an interrupted build: %w", err)
 	}
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
@@ -115,4 +117,49 @@ func pruneSiblings(keep, prefix string) error {
 		return fmt.Errorf("prune old builds: %w", err)
 	}
 	return nil
+}
+
+// removeTree deletes dir after unmounting what is mounted below it: an interrupted debootstrap
+// leaves /proc and /sys mounted in its target, and a recursive delete must not walk into them.
+func removeTree(dir string) error {
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	for _, m := range mounts {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
+			return fmt.Errorf("unmount %s: %w", m, err)
+		}
+	}
+	if mounts, err := mountsUnder(dir); err != nil || len(mounts) > 0 {
+		return fmt.Errorf("remove %s: still mounted below it: %v %w", dir, mounts, err)
+	}
+	return os.RemoveAll(dir)
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	dir = filepath.Clean(dir)
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		// Mount points escape spaces and the like as octal (\040); cache paths have none.
+		if mp := fields[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
 }

@@ -85,3 +85,28 @@ func TestPruneSiblings(t *testing.T) {
 		t.Errorf("left %v, want %v (the old set gone; the one being built, in-progress builds and other parts kept)", got, want)
 	}
 }
+
+func TestRemoveTreeUnmounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	dir := filepath.Join(t.TempDir(), "interrupted.tmp")
+	target := filepath.Join(dir, "rootfs/proc")
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// What an interrupted debootstrap leaves: a kernel filesystem mounted in its target.
+	if err := syscall.Mount("proc", target, "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(target, syscall.MNT_DETACH) })
+	if err := removeTree(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there: %v", dir, err)
+	}
+	if mounts, _ := mountsUnder(dir); len(mounts) > 0 {
+		t.Errorf("still mounted: %v", mounts)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // debianPackages is what the Debian-based images need beyond debootstrap's minbase; the hyperkube
@@ -43,6 +45,9 @@ func buildBase(ctx context.Context, dir, mirror string) error {
 		"bookworm", dir, "http://"+mirror+"/debian")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	// On cancel, let debootstrap unmount /proc and /sys from the target before it ends.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("debootstrap bookworm into %s: %w\n%s", dir, err, lastLines(out.String(), 30))
 	}
