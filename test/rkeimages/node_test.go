@@ -62,16 +62,24 @@ exec chroot "$M" dockerd --host unix:///run/docker.sock --cgroup-parent "/$CG/do
 	--add-runtime nosysres=/usr/local/sbin/runc-nosysres --default-runtime nosysres --log-level warn
 `
 
-// runcNoSysResource is an OCI runtime wrapper: where CAP_SYS_RESOURCE is not in the machine's
-// bounding set (sandboxes), runc cannot start privileged containers that ask for it.
+// runcNoSysResource is the nodes' OCI runtime: runc, minus CAP_SYS_RESOURCE in the specs it is
+// given. Sandboxes lack that capability in the machine's bounding set, and runc refuses to start
+// a privileged container (one asking for every capability) there.
 const runcNoSysResource = `#!/bin/sh
-prev=""
-for a in "$@"; do
-	f=""
-	case "$prev" in --bundle|-b) f="$a/config.json" ;; --process|-p) f="$a" ;; esac
-	case "$a" in --bundle=*) f="${a#--bundle=}/config.json" ;; --process=*) f="${a#--process=}" ;; esac
-	[ -n "$f" ] && [ -f "$f" ] && sed -i -e 's/"CAP_SYS_RESOURCE",//g' -e 's/,"CAP_SYS_RESOURCE"//g' -e 's/\["CAP_SYS_RESOURCE"\]/[]/g' "$f"
-	prev="$a"
+strip() { [ -f "$1" ] && sed -i -E 's/"CAP_SYS_RESOURCE",?//g; s/,]/]/g' "$1"; }
+next=
+for arg; do
+	case $next in
+	bundle) strip "$arg/config.json" ;;
+	process) strip "$arg" ;;
+	esac
+	next=
+	case $arg in
+	-b | --bundle) next=bundle ;;
+	-p | --process) next=process ;;
+	--bundle=*) strip "${arg#*=}/config.json" ;;
+	--process=*) strip "${arg#*=}" ;;
+	esac
 done
 exec runc "$@"
 `
