@@ -40,22 +40,16 @@ func (e *NodeError) Unwrap() error { return e.Err }
 // in order, and the failures joined (each a *NodeError): a node running a version outside
 // cfg.SupportedVersions fails with ErrUnsupportedVersion unless cfg.IgnoreUnsupportedVersion.
 func Bootstrap(ctx context.Context, cfg Config, nodes []Node, opts Options) ([]Result, error) {
-	scripts := map[string]string{} // by user
 	for _, n := range nodes {
-		if _, ok := scripts[n.User]; ok {
-			continue
-		}
-		s, err := Script(cfg, n.User)
-		if err != nil {
+		// Fail before touching any node when the settings themselves are wrong.
+		if _, err := Script(cfg, n.User); err != nil {
 			return nil, fmt.Errorf("docker bootstrap script: %w", err)
 		}
-		scripts[n.User] = s
 	}
 	limit := opts.Concurrency
 	if limit <= 0 {
 		limit = 10
 	}
-
 	results := make([]Result, len(nodes))
 	errs := make([]error, len(nodes))
 	sem := make(chan struct{}, limit)
@@ -72,20 +66,40 @@ func Bootstrap(ctx context.Context, cfg Config, nodes []Node, opts Options) ([]R
 				errs[i] = nodeError(n.Name, ctx.Err(), nil, nil)
 				return
 			}
-			results[i], errs[i] = bootstrapNode(ctx, cfg, n, scripts[n.User], opts.Secrets)
+			results[i], errs[i] = bootstrapNode(ctx, cfg, n, opts.Secrets)
 		}()
 	}
 	wg.Wait()
 	return results, errors.Join(errs...)
 }
 
-func bootstrapNode(ctx context.Context, cfg Config, n Node, script string, secrets []string) (Result, error) {
+// nodeScript is the bootstrap for one node: when the driver manages daemon.json, the node's
+// current file is read first so the settings the driver does not manage survive.
+func nodeScript(ctx context.Context, cfg Config, n Node) (string, error) {
+	if d, _ := daemonJSON(cfg, nil); d == "" {
+		return Script(cfg, n.User)
+	}
+	var existing strings.Builder
+	read := "cat " + nodeLayout.daemonJSON + " 2>/dev/null || true\n"
+	if err := n.Runner.Run(ctx, command(n.User), strings.NewReader(read), func(line string) {
+		existing.WriteString(line + "\n")
+	}); err != nil {
+		return "", fmt.Errorf("read %s: %w", nodeLayout.daemonJSON, err)
+	}
+	return script(cfg, n.User, nodeLayout, []byte(existing.String()))
+}
+
+func bootstrapNode(ctx context.Context, cfg Config, n Node, secrets []string) (Result, error) {
 	res := Result{Node: n.Name}
 	m := newMasker(secrets)
 	var tail []string
 	var changed string
 	log.Infof(ctx, "[%s] checking docker", n.Name)
-	err := n.Runner.Run(ctx, command(n.User), strings.NewReader(script), func(line string) {
+	script, err := nodeScript(ctx, cfg, n)
+	if err != nil {
+		return res, nodeError(n.Name, err, nil, secrets)
+	}
+	err = n.Runner.Run(ctx, command(n.User), strings.NewReader(script), func(line string) {
 		if v, ok := strings.CutPrefix(line, versionPrefix); ok {
 			res.Version = strings.TrimSpace(v)
 		} else if v, ok := strings.CutPrefix(line, changedPrefix); ok {

@@ -1,15 +1,17 @@
 package docker
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 )
 
-// daemonJSON renders /etc/docker/daemon.json from cfg, or "" when cfg sets nothing (the file is
-// then left as the image has it). Keys are sorted, so equal settings give equal bytes and the
+// daemonJSON renders /etc/docker/daemon.json from cfg over the node's existing file (its other
+// settings, e.g. a runtime the image configures, are kept), or "" when cfg sets nothing (the file
+// is then left as the image has it). Keys are sorted, so equal settings give equal bytes and the
 // script can tell whether the file changes.
-func daemonJSON(cfg Config) (string, error) {
+func daemonJSON(cfg Config, existing []byte) (string, error) {
 	m := map[string]any{}
 	if len(cfg.RegistryMirrors) > 0 {
 		m["registry-mirrors"] = cfg.RegistryMirrors
@@ -43,6 +45,17 @@ func daemonJSON(cfg Config) (string, error) {
 	}
 	if len(m) == 0 {
 		return "", nil
+	}
+	if len(bytes.TrimSpace(existing)) > 0 {
+		var current map[string]json.RawMessage
+		if err := json.Unmarshal(existing, &current); err != nil {
+			return "", fmt.Errorf("the node's /etc/docker/daemon.json is not a JSON object: %w", err)
+		}
+		for k, v := range current {
+			if _, ours := m[k]; !ours {
+				m[k] = v
+			}
+		}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

@@ -37,10 +37,12 @@ var nodeLayout = layout{
 // changes, starts and enables the daemon, adds user to the docker group, and ends with the lines
 // DOCKER_CHANGED=0|1 and DOCKER_VERSION=<server version>.
 func Script(cfg Config, user string) (string, error) {
-	return script(cfg, user, nodeLayout)
+	return script(cfg, user, nodeLayout, nil)
 }
 
-func script(cfg Config, user string, l layout) (string, error) {
+// script renders the bootstrap for layout l; existingDaemonJSON is the node's current daemon.json,
+// whose settings the driver does not manage are kept.
+func script(cfg Config, user string, l layout, existingDaemonJSON []byte) (string, error) {
 	switch cfg.InstallMethod {
 	case InstallScript:
 		if cfg.InstallURL == "" {
@@ -53,7 +55,7 @@ func script(cfg Config, user string, l layout) (string, error) {
 	if user == "" {
 		return "", fmt.Errorf("docker bootstrap: no ssh user")
 	}
-	daemon, err := daemonJSON(cfg)
+	daemon, err := daemonJSON(cfg, existingDaemonJSON)
 	if err != nil {
 		return "", err
 	}

@@ -116,7 +116,7 @@ func TestDaemonJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := daemonJSON(tt.cfg)
+			got, err := daemonJSON(tt.cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,6 +124,36 @@ func TestDaemonJSON(t *testing.T) {
 				t.Errorf("daemonJSON =\n%s\nwant\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// The node's own daemon.json settings survive; the driver's win where both set a key.
+func TestDaemonJSONMergesTheNodesFile(t *testing.T) {
+	cfg := Config{RegistryMirrors: []string{"https://m1"}}
+	existing := []byte(`{"default-runtime": "nosysres", "registry-mirrors": ["https://old"], "runtimes": {"nosysres": {"path": "/usr/local/sbin/w"}}}`)
+	got, err := daemonJSON(cfg, existing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "default-runtime": "nosysres",
+  "registry-mirrors": [
+    "https://m1"
+  ],
+  "runtimes": {
+    "nosysres": {
+      "path": "/usr/local/sbin/w"
+    }
+  }
+}`
+	if got != want {
+		t.Errorf("merged daemon.json =\n%s\nwant\n%s", got, want)
+	}
+	if _, err := daemonJSON(cfg, []byte("not json")); err == nil {
+		t.Error("a broken daemon.json on the node was overwritten silently")
+	}
+	if got, _ := daemonJSON(Config{}, existing); got != "" {
+		t.Errorf("without settings the file must be left alone, got %s", got)
 	}
 }
 

@@ -123,7 +123,7 @@ func (n *fakeNode) layout() layout {
 // calls the stubs saw during this run.
 func (n *fakeNode) run(cfg Config, user string) (out string, calls []string, err error) {
 	n.t.Helper()
-	script, err := script(cfg, user, n.layout())
+	script, err := script(cfg, user, n.layout(), nil)
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestScriptOnFakeNode(t *testing.T) {
 				if want := changedPrefix + map[bool]string{true: "1", false: "0"}[s.changed]; !slices.Contains(lines, want) {
 					t.Errorf("run %d: output lacks %s:\n%s", i+1, want, out)
 				}
-				if want, _ := daemonJSON(s.cfg); want != "" && n.read("etc/docker/daemon.json") != want+"\n" {
+				if want, _ := daemonJSON(s.cfg, nil); want != "" && n.read("etc/docker/daemon.json") != want+"\n" {
 					t.Errorf("run %d: daemon.json = %q, want %q", i+1, n.read("etc/docker/daemon.json"), want)
 				}
 			}
