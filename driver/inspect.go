@@ -63,41 +63,7 @@ func (v *View) HarvesterServer() string {
 // client key, and the endpoint with the host key the node must present (derived from the cluster's
 // seed, or recorded on first use when the cluster was created with trust on first use).
 func (v *View) SSH(node string) (ssh.Config, ssh.Endpoint, error) {
-	spec, st := v.st.Spec, v.st.Cluster
-	var n *provision.Node
-	for i := range st.Nodes {
-		if st.Nodes[i].Name == node {
-			n = &st.Nodes[i]
-		}
-	}
-	if n == nil {
-		return ssh.Config{}, ssh.Endpoint{}, fmt.Errorf("cluster %s has no node %s", spec.Name, node)
-	}
-	if n.Address == "" {
-		return ssh.Config{}, ssh.Endpoint{}, fmt.Errorf("node %s has no address yet", node)
-	}
-	key := spec.SSH.PrivateKey
-	if len(key) == 0 {
-		key = st.ClientKey
-	}
-	signer, err := ssh.ParsePrivateKey(key)
-	if err != nil {
-		return ssh.Config{}, ssh.Endpoint{}, fmt.Errorf("ssh key of cluster %s: %w", spec.Name, err)
-	}
-	ep := ssh.Endpoint{Name: n.Name, Address: n.Address, User: spec.SSH.User}
-	switch {
-	case !spec.SSH.TrustOnFirstUse:
-		hk, err := ssh.DeriveHostKey(st.HostKeySeed, n.Name)
-		if err != nil {
-			return ssh.Config{}, ssh.Endpoint{}, err
-		}
-		ep.HostKey = hk.Public
-	case n.HostKey != "":
-		if ep.HostKey, err = ssh.ParsePublicKey(n.HostKey); err != nil {
-			return ssh.Config{}, ssh.Endpoint{}, fmt.Errorf("recorded host key of node %s: %w", n.Name, err)
-		}
-	}
-	return ssh.Config{Signer: signer, TrustOnFirstUse: spec.SSH.TrustOnFirstUse}, ep, nil
+	return provision.NodeAccess(v.st.Spec, v.st.Cluster, node)
 }
 
 // CurrentOptions returns a copy of opts, the options a cluster was created or updated with, with

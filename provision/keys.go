@@ -98,6 +98,30 @@ func (k clusterKeys) login(s SSH) harvester.Login {
 	return l
 }
 
+// NodeAccess is how to log in to a node of the cluster as the driver does: the dialer configuration
+// with the cluster's client key, and the endpoint with the host key the node must present.
+func NodeAccess(spec Spec, st State, node string) (ssh.Config, ssh.Endpoint, error) {
+	for _, n := range st.Nodes {
+		if n.Name != node {
+			continue
+		}
+		if n.Address == "" {
+			return ssh.Config{}, ssh.Endpoint{}, fmt.Errorf("node %s has no address yet", node)
+		}
+		keys, err := keysFromState(spec, st)
+		if err != nil {
+			return ssh.Config{}, ssh.Endpoint{}, err
+		}
+		ep, err := keys.endpoint(spec.SSH, n)
+		return keys.dialerConfig(spec.SSH), ep, err
+	}
+	return ssh.Config{}, ssh.Endpoint{}, fmt.Errorf("cluster %s has no node %s", spec.Name, node)
+}
+
+func (k clusterKeys) dialerConfig(s SSH) ssh.Config {
+	return ssh.Config{Signer: k.signer, TrustOnFirstUse: s.TrustOnFirstUse}
+}
+
 // endpoint is how to reach node n over SSH, with the host key it must present.
 func (k clusterKeys) endpoint(s SSH, n Node) (ssh.Endpoint, error) {
 	ep := ssh.Endpoint{Name: n.Name, Address: n.Address, User: s.User}

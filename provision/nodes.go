@@ -30,7 +30,7 @@ func (s *nodeSet) close() { _ = s.dialer.Close() }
 
 // connect prepares SSH access to nodes; connections are made on first use.
 func (p *Provisioner) connect(spec Spec, nodes []Node, keys clusterKeys) (*nodeSet, error) {
-	dialer, err := ssh.NewDialer(ssh.Config{Signer: keys.signer, TrustOnFirstUse: spec.SSH.TrustOnFirstUse})
+	dialer, err := ssh.NewDialer(keys.dialerConfig(spec.SSH))
 	if err != nil {
 		return nil, err
 	}
