@@ -172,7 +172,7 @@ func (a *App) remove(ctx context.Context, args []string) error {
 		return err
 	}
 	s.progress.printf("Removing cluster %s", rec.Name)
-	err = errors.Join(s.Remove(s.ctx, rec.info()), s.close())
+	err = errors.Join(s.remove(rec), s.close())
 	if err != nil && !force {
 		rec.LastError = err.Error()
 		if perr := st.put(rec); perr != nil {

@@ -215,6 +215,25 @@ func TestRemoveFailure(t *testing.T) {
 	}
 }
 
+// A state that cannot be read does not strand the cluster: rm finds its objects by label from the
+// stored options.
+func TestRemoveWithCorruptState(t *testing.T) {
+	h := newHarness(t)
+	h.ok("create", "demo")
+	rec := h.record("demo")
+	rec.Metadata["state"] = "not a state"
+	if err := (store{dir: h.home}).put(rec); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("rm", "demo")
+	if last := h.fake.calls[len(h.fake.calls)-1]; last != "remove" {
+		t.Errorf("last driver call %q, want remove", last)
+	}
+	if _, err := os.Stat(h.clusterDir("demo")); !os.IsNotExist(err) {
+		t.Errorf("rm left the state: %v", err)
+	}
+}
+
 // Options come from flags over HARVESTER_* variables over the defaults; string slices repeat.
 func TestOptionSources(t *testing.T) {
 	h := newHarness(t)

@@ -67,6 +67,15 @@ func (a *App) openDriver(ctx context.Context, c *commonFlags, checkpoint func(*t
 	return s, nil
 }
 
+// remove removes a stored cluster. In process, a missing or unreadable state falls back to the
+// stored options: everything labelled with the cluster's name is found without it.
+func (s *session) remove(rec *record) error {
+	if d, ok := s.Driver.(*driver.Driver); ok {
+		return d.RemoveWithOptions(s.ctx, rec.info(), rec.DriverOptions)
+	}
+	return s.Remove(s.ctx, rec.info())
+}
+
 // terminal reports whether w is a terminal that can take the live display, and its width.
 func (a *App) terminal(w io.Writer) (bool, int) {
 	f, ok := w.(*os.File)
