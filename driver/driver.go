@@ -42,7 +42,7 @@ type Driver struct {
 
 var _ types.Driver = (*Driver)(nil)
 
-// Option configures a Driver.
+// DriverOption configures a Driver (Option is taken by the options Rancher shows).
 type DriverOption func(*Driver)
 
 // WithCheckpoint makes Create and Update report the ClusterInfo after every step.
