@@ -65,7 +65,10 @@ func (p *aptProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, resp.Body)
 }
 
-// serve listens on addr (a host's machine-side address) until the returned server is closed.
+// aptProxyAddr is where a slot's apt proxy listens: the machine's address on the hosts' switch.
+func aptProxyAddr(slot int) string { return net.JoinHostPort(machineAddr(slot).String(), "3142") }
+
+// serve listens on addr until the returned server is closed.
 func (p *aptProxy) serve(ctx context.Context, addr string) (*http.Server, error) {
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {

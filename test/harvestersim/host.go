@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +20,10 @@ import (
 
 // hostBoot is run by /bin/sh as the first process of the new namespaces, before anything of the VM
 // runs: it mounts the host's filesystems, seeds it, runs the cloud-init stages and becomes sshd.
-// Arguments: host directory, lower root filesystem, hostname, seconds before sshd starts.
+// Arguments: host directory, lower root filesystem, hostname, seconds before sshd starts, whether the
+// root mount is made shared (1 for hosts ready for Kubernetes, else 0).
 const hostBoot = `set -eu
-H=$1 LOWER=$2 NAME=$3 SSH_DELAY=$4
+H=$1 LOWER=$2 NAME=$3 SSH_DELAY=$4 SHARED=$5
 M=$H/merged
 mount -t tmpfs -o size=8g,mode=0755 harvestersim-rw "$H/rw"
 mkdir -p "$H/rw/upper" "$H/rw/work"
@@ -39,6 +39,8 @@ mount -t tmpfs -o mode=1777 tmpfs "$M/tmp"
 mkdir -p "$M/var/lib/docker" "$M/var/lib/containerd"
 mount --bind "$H/disk/docker" "$M/var/lib/docker"
 mount --bind "$H/disk/containerd" "$M/var/lib/containerd"
+# As on a systemd machine: the kubelet's volumes (/var/lib/kubelet:shared) propagate into containers.
+[ "$SHARED" = 0 ] || mount --make-rshared "$M"
 hostname "$NAME"
 cp -a "$H/seed/." "$M/"
 chroot "$M" /bin/sh ` + stateDir + `/init.sh
@@ -63,25 +65,23 @@ type hostSpec struct {
 	mirror   string        // where the root filesystem is built from, if not cached yet
 	mac      string        // eth0's MAC address
 	sshDelay time.Duration // injected fault: sshd starts this much later
+	kube     *kubeSupport  // not nil: the host is made ready for Kubernetes (Options.RKEImages)
 }
 
 type host struct {
-	slot, k     int
-	netns, veth string
-	machineIP   net.IP
-	vmIP        net.IP
-	dir         string
-	proc        *proc // nsenter+unshare; its child is the PID-namespace init
-	proxy       *http.Server
-	initDone    chan struct{}
-	sshReady    chan struct{}
+	slot, k  int
+	netns    string
+	addr     net.IP
+	dir      string
+	proc     *proc // nsenter+unshare; its child is the PID-namespace init
+	initDone chan struct{}
+	sshReady chan struct{}
 }
 
 // startHost creates host k of the slot and boots it; it returns when cloud-init's init stage is done
 // (users and keys in place), which is when a real VM's guest agent would report its address.
-func startHost(ctx context.Context, slot, k int, dir string, spec hostSpec, proxy *aptProxy, reg *pidFile, logf func(string, ...any)) (h *host, err error) {
-	machineIP, vmIP := hostAddrs(slot, k)
-	h = &host{slot: slot, k: k, netns: netnsName(slot, k), veth: vethName(slot, k), machineIP: machineIP, vmIP: vmIP,
+func startHost(ctx context.Context, slot, k int, dir string, spec hostSpec, reg *pidFile, logf func(string, ...any)) (h *host, err error) {
+	h = &host{slot: slot, k: k, netns: netnsName(slot, k), addr: hostAddr(slot, k),
 		dir: dir, initDone: make(chan struct{}), sshReady: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -98,16 +98,29 @@ func startHost(ctx context.Context, slot, k int, dir string, spec hostSpec, prox
 	if err != nil {
 		return h, err
 	}
-	spec.boot.aptProxy = net.JoinHostPort(machineIP.String(), "3142")
+	spec.boot.aptProxy = aptProxyAddr(slot)
 	ud := parseUserData(spec.boot.userData)
-	if err := writeSeed(filepath.Join(dir, "seed"), renderSeed(spec.boot, ud)); err != nil {
+	s := renderSeed(spec.boot, ud)
+	shared := "0"
+	if spec.kube != nil {
+		kb := &kubeBoot{cgroup: hostCgroup(slot, k), addr: h.addr}
+		if err := kb.addTo(s, spec.boot.hostname(ud)); err != nil {
+			return h, err
+		}
+		shared = "1"
+		if spec.rootfs == RootfsDocker {
+			start := time.Now()
+			if err := spec.kube.populateDocker(filepath.Join(dir, "disk/docker")); err != nil {
+				return h, err
+			}
+			logf("harvestersim: host %s: RKE's images in Docker's storage in %s", h.netns, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	if err := writeSeed(filepath.Join(dir, "seed"), s); err != nil {
 		return h, err
 	}
-	if err := createHostNet(ctx, h.netns, h.veth, machineIP, vmIP, spec.mac); err != nil {
+	if err := createHostNet(ctx, slot, k, h.netns, h.addr, spec.mac); err != nil {
 		return h, err
-	}
-	if h.proxy, err = proxy.serve(ctx, spec.boot.aptProxy); err != nil {
-		return h, fmt.Errorf("start apt proxy: %w", err)
 	}
 	var initOnce, sshOnce bool
 	onLine := func(line string) {
@@ -124,13 +137,13 @@ func startHost(ctx context.Context, slot, k int, dir string, spec hostSpec, prox
 	h.proc, err = startProcLines(reg, "host "+h.netns, filepath.Join(dir, "console.log"), childEnv, onLine,
 		"nsenter", "--net=/run/netns/"+h.netns,
 		"unshare", "--mount", "--uts", "--ipc", "--pid", "--kill-child", "--propagation", "private",
-		"/bin/sh", "-c", hostBoot, "harvestersim-boot", dir, lower, spec.boot.hostname(ud), delay)
+		"/bin/sh", "-c", hostBoot, "harvestersim-boot", dir, lower, spec.boot.hostname(ud), delay, shared)
 	if err != nil {
 		return h, err
 	}
 	select {
 	case <-h.initDone:
-		logf("harvestersim: host %s booted at %s (%s)", spec.boot.vmName, vmIP, h.netns)
+		logf("harvestersim: host %s booted at %s (%s)", spec.boot.vmName, h.addr, h.netns)
 		return h, nil
 	case <-h.proc.done:
 		return h, h.proc.exitError()
@@ -170,7 +183,7 @@ func (h *host) initPID() (int, error) {
 }
 
 // stop tears the host down: killing the PID-namespace init makes the kernel kill every process in it
-// (and unshare's wait returns only then); then the proxy, the network and the directories go.
+// (and unshare's wait returns only then); then its cgroups, network and directories go.
 func (h *host) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -184,11 +197,11 @@ func (h *host) stop() error {
 			h.proc.kill() // --kill-child takes the init down with it
 		}
 	}
-	if h.proxy != nil {
-		_ = h.proxy.Close()
-	}
 	var errs []error
-	if err := deleteHostNet(ctx, h.netns, h.veth); err != nil {
+	if err := removeCgroups(ctx, hostCgroup(h.slot, h.k)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := deleteHostNet(ctx, h.slot, h.k, h.netns); err != nil {
 		errs = append(errs, err)
 	}
 	if err := removeTree(h.dir); err != nil {

@@ -35,7 +35,7 @@ type hostManager struct {
 	slot    int
 	dir     string
 	noHosts bool
-	proxy   *aptProxy
+	kube    *kubeSupport // hosts are made ready for Kubernetes (Options.RKEImages)
 	reg     *pidFile
 	logf    func(string, ...any)
 	changed func()           // called after any host change, for waiters on leftovers
@@ -68,6 +68,7 @@ func (m *hostManager) ensure(key string, spec hostSpec) (hostState, error) {
 	if spec.mac == "" {
 		spec.mac = generatedMAC(key)
 	}
+	spec.kube = m.kube
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &hostEntry{state: hostState{k: k, mac: spec.mac, started: time.Now()}, cancel: cancel, done: make(chan struct{})}
 	m.entries[key] = e
@@ -77,11 +78,10 @@ func (m *hostManager) ensure(key string, spec hostSpec) (hostState, error) {
 		go m.changed()
 		return e.state, nil
 	}
-	_, vmIP := hostAddrs(m.slot, k)
-	e.state.ip = vmIP.String()
+	e.state.ip = hostAddr(m.slot, k).String()
 	go func() {
 		defer close(e.done)
-		h, err := startHost(ctx, m.slot, k, filepath.Join(m.dir, strconv.Itoa(k)), spec, m.proxy, m.reg, m.logf)
+		h, err := startHost(ctx, m.slot, k, filepath.Join(m.dir, strconv.Itoa(k)), spec, m.reg, m.logf)
 		m.mu.Lock()
 		if err != nil {
 			e.state.err = err

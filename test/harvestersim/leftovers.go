@@ -27,8 +27,9 @@ var leftoverKinds = []struct {
 
 // Leftovers lists, sorted, what exists of everything labelled with selector (e.g.
 // "harvesterrke.io/cluster=c1"): objects carrying the label; the VMI, PVCs, owned Secrets and fake host
-// of any VM that carried it (even after the VM is gone); and network namespaces, veths and mounts of
-// this stand-in that no running host accounts for. After a clean removal it is empty.
+// of any VM that carried it (even after the VM is gone); network namespaces, switch ports, cgroups and
+// mounts of this stand-in that no running host accounts for; and machine sysctls changed since the
+// stand-in started. After a clean removal it is empty.
 func (s *Sim) Leftovers(ctx context.Context, selector string) ([]string, error) {
 	sel, err := labels.Parse(selector)
 	if err != nil {
@@ -102,16 +103,18 @@ func (s *Sim) vmLeftovers(ctx context.Context, key string, found map[string]bool
 	return nil
 }
 
-// machineLeftovers adds this stand-in's network namespaces, veths and mounts that no host accounts for.
+// machineLeftovers adds this stand-in's network namespaces, switch ports, cgroups and mounts that no
+// host accounts for, and the machine's sysctls that differ from when it started.
 func (s *Sim) machineLeftovers(ctx context.Context, found map[string]bool) error {
 	if s.hosts == nil || s.hosts.noHosts {
 		return nil
 	}
-	live := map[string]bool{}
+	live := map[string]bool{switchNetns(s.slot.n): true}
 	for _, k := range s.hosts.keys() {
 		if st, ok := s.hosts.get(k); ok {
 			live[netnsName(s.slot.n, st.k)] = true
-			live[vethName(s.slot.n, st.k)] = true
+			live[switchPort(st.k)] = true
+			live[hostCgroup(s.slot.n, st.k)] = true
 		}
 	}
 	names, err := netnsNames(ctx)
@@ -123,13 +126,27 @@ func (s *Sim) machineLeftovers(ctx context.Context, found map[string]bool) error
 			found["netns "+n] = true
 		}
 	}
-	links, err := linkNames(vethPrefix(s.slot.n))
+	ports, err := switchPorts(ctx, s.slot.n)
 	if err != nil {
 		return err
 	}
-	for _, l := range links {
-		if !live[l] {
-			found["veth "+l] = true
+	for _, p := range ports {
+		if !live[p] {
+			found["switch port "+p] = true
+		}
+	}
+	for _, c := range slotCgroups(s.slot.n) {
+		if !live[c] {
+			found["cgroup "+strings.Join(cgroupDirs(c), ", ")] = true
+		}
+	}
+	if s.tunables != nil {
+		changed, _, err := s.tunables.changed()
+		if err != nil {
+			return err
+		}
+		for _, c := range changed {
+			found["sysctl "+c] = true
 		}
 	}
 	mounts, err := mountsUnder(s.slot.dir)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -20,17 +21,58 @@ func run(ctx context.Context, argv ...string) error {
 	return nil
 }
 
-// createHostNet makes the network namespace ns whose eth0 (with mac) is the VM end of a veth pair; the
-// other end, veth, stays on the machine. Both ends get their /30 address and nothing else: no default
-// route, so a host can reach only the machine-side address (its apt proxy), and traffic can never be
-// forwarded off the machine.
-func createHostNet(ctx context.Context, ns, veth string, machine, vm net.IP, mac string) error {
+// createSwitch makes the slot's switch: a network namespace with a bridge, and a veth pair whose
+// machine end (the uplink) has the machine's address on the slot's subnet. Hosts talk to each other
+// and to the machine through the bridge, at layer 2: nothing is routed or forwarded by the machine,
+// and its firewall never sees their traffic. The switch has no other link, so nothing on it can reach
+// beyond the machine.
+func createSwitch(ctx context.Context, slot int) error {
+	sw, up := switchNetns(slot), uplinkName(slot)
+	steps := [][]string{
+		{"ip", "netns", "add", sw},
+		{"ip", "-n", sw, "link", "add", "br0", "type", "bridge"},
+		{"ip", "-n", sw, "link", "set", "br0", "up"},
+		{"ip", "link", "add", up, "type", "veth", "peer", "name", "uplink", "netns", sw},
+		{"ip", "-n", sw, "link", "set", "uplink", "master", "br0"},
+		{"ip", "-n", sw, "link", "set", "uplink", "up"},
+		{"ip", "addr", "add", machineAddr(slot).String() + "/24", "dev", up},
+		{"ip", "link", "set", up, "up"},
+	}
+	for _, s := range steps {
+		if err := run(ctx, s...); err != nil {
+			return fmt.Errorf("create the hosts' switch: %w", err)
+		}
+	}
+	return nil
+}
+
+// deleteSwitch removes the slot's switch and uplink; absent ones are fine.
+func deleteSwitch(ctx context.Context, slot int) error {
+	if linkExists(uplinkName(slot)) {
+		if err := run(ctx, "ip", "link", "del", uplinkName(slot)); err != nil {
+			return fmt.Errorf("delete the hosts' switch: %w", err)
+		}
+	}
+	if err := deleteNetns(ctx, switchNetns(slot)); err != nil {
+		return fmt.Errorf("delete the hosts' switch: %w", err)
+	}
+	return nil
+}
+
+// createHostNet makes host k's network namespace ns, whose eth0 (with mac and the host's address) is
+// plugged into the slot's switch. No default route: a host reaches the machine's address on the
+// switch (its apt proxy) and the other hosts of the stand-in, nothing else.
+func createHostNet(ctx context.Context, slot, k int, ns string, addr net.IP, mac string) error {
+	sw, port := switchNetns(slot), switchPort(k)
 	steps := [][]string{
 		{"ip", "netns", "add", ns},
-		{"ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", ns},
-		{"ip", "addr", "add", machine.String() + "/30", "dev", veth},
-		{"ip", "link", "set", veth, "up"},
-		{"ip", "-n", ns, "addr", "add", vm.String() + "/30", "dev", "eth0"},
+		{"ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", ns},
+		{"ip", "-n", sw, "link", "set", port, "master", "br0"},
+		{"ip", "-n", sw, "link", "set", port, "up"},
+		// A host booting at an address a deleted one had announces itself, so the machine and the
+		// other hosts do not keep sending to the old MAC until their neighbour entries expire.
+		{"ip", "netns", "exec", ns, "sh", "-c", "echo 1 >/proc/sys/net/ipv4/conf/eth0/arp_notify"},
+		{"ip", "-n", ns, "addr", "add", addr.String() + "/24", "dev", "eth0"},
 		{"ip", "-n", ns, "link", "set", "eth0", "up"},
 		{"ip", "-n", ns, "link", "set", "lo", "up"},
 	}
@@ -42,25 +84,66 @@ func createHostNet(ctx context.Context, ns, veth string, machine, vm net.IP, mac
 	return nil
 }
 
-// deleteHostNet removes a host's veth pair and network namespace; absent ones are fine.
-func deleteHostNet(ctx context.Context, ns, veth string) error {
-	if linkExists(veth) {
-		if err := run(ctx, "ip", "link", "del", veth); err != nil {
+// deleteHostNet removes host k's switch port (and with it the host's eth0) and network namespace, and
+// forgets its MAC on the machine: a host booted later at the same address has another, and the
+// kernel ignores its announcement while the old entry is fresh (net.ipv4.neigh.*.locktime). Absent
+// ones are fine.
+func deleteHostNet(ctx context.Context, slot, k int, ns string) error {
+	ports, err := switchPorts(ctx, slot)
+	if err != nil {
+		return fmt.Errorf("delete network of host %s: %w", ns, err)
+	}
+	if slices.Contains(ports, switchPort(k)) {
+		if err := run(ctx, "ip", "-n", switchNetns(slot), "link", "del", switchPort(k)); err != nil {
 			return fmt.Errorf("delete network of host %s: %w", ns, err)
 		}
 	}
+	if err := deleteNetns(ctx, ns); err != nil {
+		return fmt.Errorf("delete network of host %s: %w", ns, err)
+	}
+	if linkExists(uplinkName(slot)) {
+		if err := run(ctx, "ip", "neigh", "flush", "to", hostAddr(slot, k).String(), "dev", uplinkName(slot)); err != nil {
+			return fmt.Errorf("delete network of host %s: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// deleteNetns deletes the named network namespace if it exists.
+func deleteNetns(ctx context.Context, ns string) error {
 	names, err := netnsNames(ctx)
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		if n == ns {
-			if err := run(ctx, "ip", "netns", "del", ns); err != nil {
-				return fmt.Errorf("delete network of host %s: %w", ns, err)
-			}
-		}
+	if slices.Contains(names, ns) {
+		return run(ctx, "ip", "netns", "del", ns)
 	}
 	return nil
+}
+
+// switchPorts lists the hosts' ports on the slot's switch (none when the switch does not exist).
+func switchPorts(ctx context.Context, slot int) ([]string, error) {
+	names, err := netnsNames(ctx)
+	if err != nil || !slices.Contains(names, switchNetns(slot)) {
+		return nil, err
+	}
+	out, err := exec.CommandContext(ctx, "ip", "-n", switchNetns(slot), "-o", "link", "show").Output()
+	if err != nil {
+		return nil, fmt.Errorf("list the ports of switch %s: %w", switchNetns(slot), err)
+	}
+	var ports []string
+	for _, line := range strings.Split(string(out), "\n") {
+		// "7: h3@if2: <BROADCAST,...": the name, without the peer's index.
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		if strings.HasPrefix(name, "h") {
+			ports = append(ports, name)
+		}
+	}
+	return ports, nil
 }
 
 func linkExists(name string) bool {

@@ -20,6 +20,11 @@ type Options struct {
 	DefaultUser string
 	// Rootfs is what VMs whose image does not say boot (default RootfsDocker).
 	Rootfs Rootfs
+	// RKEImages makes fake hosts ready for RKE (see kubernetes.go): RKE's images, built by
+	// test/rkeimages, are in the Docker storage of hosts of the RootfsDocker image before dockerd
+	// starts, and every host gets the per-host runtime, cgroup and mount settings the kubelet needs
+	// on a machine shared with other hosts. The first use builds the images (minutes, then cached).
+	RKEImages bool
 	// NoHosts runs VMs without fake hosts: VMIs still run and report addresses (loopback ones where
 	// nothing listens). Needs no root.
 	NoHosts bool

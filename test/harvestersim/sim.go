@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
 )
 
 // Sim is a running stand-in. Its exported fields say how to reach its API server as an admin.
@@ -31,6 +34,8 @@ type Sim struct {
 	// Images and Networks are the registered images and networks, "<namespace>/<name>".
 	Images   []string
 	Networks []string
+	// ImageSet is the set of RKE's images the hosts carry (Options.RKEImages), else nil.
+	ImageSet *rkeimages.Set
 
 	opts     Options
 	root     bool
@@ -42,6 +47,10 @@ type Sim struct {
 	startKCM func() (*proc, error)
 	clients  *clients
 	hosts    *hostManager
+	kube     *kubeSupport
+	proxy    *http.Server // the hosts' apt proxy
+	switched bool         // the hosts' switch exists
+	tunables tunables     // the machine's sysctls when the stand-in started
 	faults   *faultSet
 	ctrl     *controller
 	stopCtrl context.CancelFunc
@@ -73,6 +82,9 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 	if withHosts && !root {
 		return nil, ErrNeedsRoot
 	}
+	if opts.RKEImages && !withHosts {
+		return nil, errors.New("harvestersim: RKEImages needs fake hosts (not NoHosts or KubernetesOnly)")
+	}
 	etcdBin, err := exec.LookPath(opts.EtcdBinary)
 	if err != nil {
 		return nil, fmt.Errorf("harvestersim: etcd not found (apt-get install etcd-server): %w", err)
@@ -84,12 +96,16 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 			variants = append(variants, img.Rootfs)
 		}
 	}
-	binDir, crdDir, err := prepare(ctx, opts, variants)
+	p, err := prepare(ctx, opts, variants)
 	if err != nil {
 		return nil, err
 	}
+	binDir, crdDir := p.binDir, p.crdDir
 
-	s = &Sim{opts: opts, root: root}
+	s = &Sim{opts: opts, root: root, kube: p.kube}
+	if p.kube != nil {
+		s.ImageSet = p.kube.set
+	}
 	defer func() {
 		if err != nil {
 			if cerr := s.Close(); cerr != nil {
@@ -156,17 +172,48 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 		return s, nil
 	}
 	if withHosts {
-		if err := addFirewall(ctx, s.slot.n); err != nil {
+		if err := s.startNetwork(ctx); err != nil {
 			return s, err
 		}
-		s.firewall = true
 	}
 	return s, s.startSimulator(ctx, withHosts)
 }
 
-// prepare returns the Kubernetes binaries and KubeVirt CRDs, and makes sure the root filesystems
-// exist, building what is missing in parallel.
-func prepare(ctx context.Context, opts Options, variants []Rootfs) (binDir, crdDir string, err error) {
+// startNetwork makes what the hosts share: the firewall guard, the switch with the apt proxy on the
+// machine's side, and the record of the machine's sysctls that the hosts must leave alone.
+func (s *Sim) startNetwork(ctx context.Context) (err error) {
+	if s.opts.RKEImages {
+		if err := checkKernelForKubernetes(ctx); err != nil {
+			return err
+		}
+	}
+	if s.tunables, err = readTunables(); err != nil {
+		return err
+	}
+	if err := addFirewall(ctx, s.slot.n); err != nil {
+		return err
+	}
+	s.firewall = true
+	s.switched = true // set first: Close removes a half-made switch too
+	if err := createSwitch(ctx, s.slot.n); err != nil {
+		return err
+	}
+	proxy := newAptProxy([]string{s.opts.Mirror}, s.opts.Logf)
+	if s.proxy, err = proxy.serve(ctx, aptProxyAddr(s.slot.n)); err != nil {
+		return fmt.Errorf("start the hosts' apt proxy: %w", err)
+	}
+	return nil
+}
+
+// prepared is what a stand-in is made from.
+type prepared struct {
+	binDir, crdDir string       // Kubernetes binaries, KubeVirt CRDs
+	kube           *kubeSupport // with Options.RKEImages
+}
+
+// prepare returns the Kubernetes binaries, the KubeVirt CRDs and, with RKEImages, RKE's images in a
+// Docker storage, and makes sure the root filesystems exist, building what is missing in parallel.
+func prepare(ctx context.Context, opts Options, variants []Rootfs) (p prepared, err error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -183,26 +230,30 @@ func prepare(ctx context.Context, opts Options, variants []Rootfs) (binDir, crdD
 			}
 		}()
 	}
-	do(func() (err error) { binDir, err = kubeBinaries(ctx, opts.KubeBinDir, opts.Logf); return err })
+	do(func() (err error) { p.binDir, err = kubeBinaries(ctx, opts.KubeBinDir, opts.Logf); return err })
 	if !opts.KubernetesOnly {
-		do(func() (err error) { crdDir, err = ensureKubeVirtCRDs(ctx, opts.Logf); return err })
+		do(func() (err error) { p.crdDir, err = ensureKubeVirtCRDs(ctx, opts.Logf); return err })
+	}
+	if opts.RKEImages {
+		do(func() (err error) { p.kube, err = ensureKubeSupport(ctx, opts.Mirror, opts.Logf); return err })
 	}
 	slices.Sort(variants)
 	for _, v := range slices.Compact(variants) {
 		do(func() error { _, err := ensureRootfs(ctx, v, opts.Mirror, opts.Logf); return err })
 	}
 	wg.Wait()
-	return binDir, crdDir, errors.Join(errs...)
+	return p, errors.Join(errs...)
 }
 
 // Prepare builds and caches everything a stand-in needs (Kubernetes binaries, KubeVirt CRDs, both root
-// filesystems), so that later starts are fast; CI runs it before the tests.
+// filesystems, and with opts.RKEImages RKE's images), so that later starts are fast; CI runs it before
+// the tests.
 func Prepare(ctx context.Context, opts Options) error {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return err
 	}
-	_, _, err = prepare(ctx, opts, []Rootfs{RootfsDocker, RootfsPlain})
+	_, err = prepare(ctx, opts, []Rootfs{RootfsDocker, RootfsPlain})
 	return err
 }
 
@@ -215,8 +266,8 @@ func (s *Sim) startSimulator(ctx context.Context, withHosts bool) error {
 		return err
 	}
 	s.hosts = &hostManager{
-		slot: s.slot.n, dir: filepath.Join(s.slot.dir, "hosts"), noHosts: !withHosts,
-		proxy: newAptProxy([]string{s.opts.Mirror}, s.opts.Logf), reg: s.reg, logf: s.opts.Logf,
+		slot: s.slot.n, dir: filepath.Join(s.slot.dir, "hosts"), noHosts: !withHosts, kube: s.kube,
+		reg: s.reg, logf: s.opts.Logf,
 		entries: map[string]*hostEntry{},
 	}
 	s.ctrl = newController(s.clients.dyn, s.clients.kube, s.hosts, s.faults, controllerConfig{
@@ -281,7 +332,8 @@ func (s *Sim) waitImagesReady(ctx context.Context) error {
 }
 
 // Close stops everything the stand-in started (by PID) and removes everything it made: hosts,
-// network namespaces, veths, firewall rules, mounts and files. It is safe to call more than once.
+// network namespaces, veths, cgroups, firewall rules, mounts and files. A machine sysctl a host changed
+// is restored, and reported as an error. It is safe to call more than once.
 func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
@@ -289,15 +341,24 @@ func (s *Sim) Close() error {
 		if s.hosts != nil {
 			errs = append(errs, s.hosts.removeAll())
 		}
+		if s.proxy != nil {
+			_ = s.proxy.Close()
+		}
 		for _, p := range []*proc{s.kcm, s.apiProc(), s.etcdProc()} {
 			if p != nil {
 				p.stop(3 * time.Second)
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if s.switched {
+			errs = append(errs, deleteSwitch(ctx, s.slot.n))
+		}
 		if s.firewall {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			errs = append(errs, removeFirewall(ctx, s.slot.n))
-			cancel()
+		}
+		if s.tunables != nil {
+			errs = append(errs, s.tunables.restore())
 		}
 		if s.slot != nil {
 			errs = append(errs, removeTree(s.slot.dir))

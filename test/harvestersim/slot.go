@@ -6,16 +6,17 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // Each running stand-in holds one slot: an exclusive flock that the kernel drops when its owner dies.
-// The slot number names everything the stand-in makes on the machine (netns, veths, firewall rules, work
-// dir) and picks its hosts' subnet, so stand-ins in parallel test processes never collide, and a free
+// The slot number names everything the stand-in makes on the machine (netns, veths, cgroups, firewall
+// rules, work dir) and picks its hosts' subnet, so stand-ins in parallel test processes never collide, and a free
 // slot with leftovers is known to belong to a dead owner.
 const (
 	maxSlots     = 64 // stand-ins running at once on a machine
-	hostsPerSlot = 64 // fake hosts per stand-in: one /30 each in the slot's /24
+	hostsPerSlot = 64 // fake hosts per stand-in, on the slot's /24
 )
 
 type slot struct {
@@ -75,20 +76,50 @@ func acquireSlot(base string, root bool, logf func(string, ...any)) (*slot, erro
 
 func (s *slot) release() { s.lock.Close() }
 
-// Names of a slot's host resources. Interface names are limited to 15 bytes: "hsim63h63" fits.
+// Names of a slot's network. Each slot has a switch: a network namespace holding a bridge, with an
+// uplink veth to the machine (the machine's address on the slot's subnet) and one port per host.
+// Interface names are limited to 15 bytes: "hsim63sw" fits.
 func netnsName(slot, k int) string { return fmt.Sprintf("hsim%d-%d", slot, k) }
-func vethName(slot, k int) string  { return fmt.Sprintf("hsim%dh%d", slot, k) }
+func switchNetns(slot int) string  { return fmt.Sprintf("hsim%d-sw", slot) }
+func uplinkName(slot int) string   { return fmt.Sprintf("hsim%dsw", slot) }
 func netnsPrefix(slot int) string  { return fmt.Sprintf("hsim%d-", slot) }
-func vethPrefix(slot int) string   { return fmt.Sprintf("hsim%dh", slot) }
 
-// slotSubnet is the /24 of a slot's hosts inside 10.200.0.0/18 (RFC 1918, unused on these machines).
+// switchPort is host k's port on its slot's switch (inside the switch's namespace).
+func switchPort(k int) string { return fmt.Sprintf("h%d", k) }
+
+// slotOfName is the slot a machine-wide name of the stand-in belongs to: a network namespace
+// (hsim<slot>-<k>, hsim<slot>-sw), the uplink (hsim<slot>sw) or a host's cgroup (hsim<slot>-<k>).
+func slotOfName(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "hsim")
+	if !ok {
+		return 0, false
+	}
+	i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if i <= 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest[:i])
+	if err != nil || n >= maxSlots {
+		return 0, false
+	}
+	switch suffix := rest[i:]; {
+	case suffix == "sw" || suffix == "-sw":
+		return n, true
+	case strings.HasPrefix(suffix, "-"):
+		k, err := strconv.Atoi(suffix[1:])
+		return n, err == nil && k >= 0 && k < hostsPerSlot
+	}
+	return 0, false
+}
+
+// slotSubnet is the /24 of a slot's switch inside 10.200.0.0/18 (RFC 1918, unused on these machines).
 func slotSubnet(slot int) string { return fmt.Sprintf("10.200.%d.0/24", slot) }
 
-// hostAddrs are the two ends of host k's /30: the machine side (where its apt proxy listens) and the VM
-// side (the address its VMI reports).
-func hostAddrs(slot, k int) (machine, vm net.IP) {
-	return net.IPv4(10, 200, byte(slot), byte(4*k+1)), net.IPv4(10, 200, byte(slot), byte(4*k+2))
-}
+// machineAddr is the machine's address on the slot's switch, where the hosts' apt proxy listens.
+func machineAddr(slot int) net.IP { return net.IPv4(10, 200, byte(slot), 1) }
+
+// hostAddr is the address of host k on the slot's switch: the address its VMI reports.
+func hostAddr(slot, k int) net.IP { return net.IPv4(10, 200, byte(slot), byte(k+2)) }
 
 // noHostAddr is the address reported for VM k when fake hosts are off: a loopback address where nothing
 // listens, so a driver that dials it gets "connection refused" and no traffic leaves the machine.

@@ -3,7 +3,6 @@ package harvestersim
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,20 +24,19 @@ func sweepDead(base string, root bool, logf func(string, ...any)) {
 		}
 	}
 	if root {
-		if names, err := netnsNames(ctx); err == nil {
-			for _, name := range names {
-				var n, k int
-				if _, err := fmt.Sscanf(name, "hsim%d-%d", &n, &k); err == nil {
-					slots[n] = true
-				}
-			}
+		var names []string
+		if ns, err := netnsNames(ctx); err == nil {
+			names = append(names, ns...)
 		}
-		if names, err := linkNames("hsim"); err == nil {
-			for _, name := range names {
-				var n, k int
-				if _, err := fmt.Sscanf(name, "hsim%dh%d", &n, &k); err == nil {
-					slots[n] = true
-				}
+		if links, err := linkNames("hsim"); err == nil {
+			names = append(names, links...)
+		}
+		for _, c := range append(globAll(filepath.Join(cgroupRoot, "*", "hsim*")), globAll(filepath.Join(cgroupRoot, "hsim*"))...) {
+			names = append(names, filepath.Base(c))
+		}
+		for _, name := range names {
+			if n, ok := slotOfName(name); ok {
+				slots[n] = true
 			}
 		}
 		if ns, err := firewallSlots(ctx); err == nil {
@@ -69,12 +67,10 @@ func sweepSlot(base string, n int, root bool) error {
 	var errs []error
 	errs = append(errs, killRecorded(filepath.Join(dir, "pids")))
 	if root {
-		if names, err := linkNames(vethPrefix(n)); err != nil {
-			errs = append(errs, err)
-		} else {
-			for _, name := range names {
-				errs = append(errs, run(ctx, "ip", "link", "del", name))
-			}
+		// The switch's namespace goes with the others; its uplink is deleted first so that the
+		// machine's end of it cannot outlive the namespace.
+		if linkExists(uplinkName(n)) {
+			errs = append(errs, run(ctx, "ip", "link", "del", uplinkName(n)))
 		}
 		if names, err := netnsNames(ctx); err != nil {
 			errs = append(errs, err)
@@ -85,6 +81,9 @@ func sweepSlot(base string, n int, root bool) error {
 				}
 			}
 		}
+		for _, c := range slotCgroups(n) {
+			errs = append(errs, removeCgroups(ctx, c))
+		}
 		errs = append(errs, removeFirewall(ctx, n))
 	}
 	errs = append(errs, removeTree(dir))
@@ -92,8 +91,14 @@ func sweepSlot(base string, n int, root bool) error {
 }
 
 // Sweep removes what stand-ins whose owner process died left on this machine (processes, network
-// namespaces, veths, firewall rules, mounts, files); running stand-ins are not touched. Start and New
+// namespaces, veths, cgroups, firewall rules, mounts, files); running stand-ins are not touched. Start and New
 // sweep by themselves; the harvestersim command offers it for by-hand cleanup.
 func Sweep(logf func(string, ...any)) {
 	sweepDead(runDir(), os.Geteuid() == 0, logf)
+}
+
+// globAll is filepath.Glob of a pattern known to be valid.
+func globAll(pattern string) []string {
+	m, _ := filepath.Glob(pattern)
+	return m
 }

@@ -18,7 +18,8 @@ import (
 const crashChildEnv = "HARVESTERSIM_TEST_CRASH_CHILD"
 
 // TestSweepAfterCrash: a stand-in whose process is killed (no cleanup runs) leaves network namespaces,
-// veths, firewall rules and files; the next run sweeps them, and none of its processes survive.
+// its switch's uplink, a host's cgroup, firewall rules and files; the next run sweeps them, and none of
+// its processes survive.
 func TestSweepAfterCrash(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
 		crashChild(t)
@@ -74,9 +75,14 @@ func TestSweepAfterCrash(t *testing.T) {
 		}
 		links, _ := exec.Command("ip", "-o", "link", "show").Output()
 		for _, l := range strings.Split(string(links), "\n") {
-			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], "hsim"+slot+"h") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], "hsim"+slot+"sw") {
 				found = append(found, "veth "+f[1])
 			}
+		}
+		cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/" + netns + "*")
+		v2, _ := filepath.Glob("/sys/fs/cgroup/" + netns + "*")
+		for _, c := range append(cgroups, v2...) {
+			found = append(found, "cgroup "+c)
 		}
 		rules, _ := exec.Command("iptables", "-w", "-S", "FORWARD").Output()
 		for _, l := range strings.Split(string(rules), "\n") {
@@ -88,8 +94,8 @@ func TestSweepAfterCrash(t *testing.T) {
 	}
 	before := left()
 	t.Logf("left by the killed stand-in: %v", before)
-	if len(before) < 4 {
-		t.Errorf("expected a dir, a netns, a veth and firewall rules after the crash, found %v", before)
+	if len(before) < 6 {
+		t.Errorf("expected a dir, two netns (host, switch), a veth, a cgroup and firewall rules after the crash, found %v", before)
 	}
 	harvestersim.Sweep(t.Logf)
 	if after := left(); len(after) > 0 {
@@ -103,7 +109,8 @@ func TestSweepAfterCrash(t *testing.T) {
 	}
 }
 
-// crashChild runs a stand-in with one VM and waits to be killed.
+// crashChild runs a stand-in with one VM whose host made its cgroup (as its dockerd would), and waits
+// to be killed.
 func crashChild(t *testing.T) {
 	ctx := context.Background()
 	s, err := harvestersim.New(ctx, harvestersim.Options{Images: harvestersim.DefaultImages[:1]})
@@ -113,6 +120,14 @@ func crashChild(t *testing.T) {
 	e := newEnv(t, s)
 	e.createVM(ctx, t, debian12("crash", "crash", ""))
 	e.waitVMI(ctx, t, "crash", running)
+	// The stand-in's first host is host 0 of its slot.
+	cgroup := "/sys/fs/cgroup/pids/hsim" + filepath.Base(filepath.Dir(s.KubeconfigPath)) + "-0/docker"
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		cgroup = "/sys/fs/cgroup/hsim" + filepath.Base(filepath.Dir(s.KubeconfigPath)) + "-0/docker"
+	}
+	if _, err := s.Exec(ctx, "default/crash", "mkdir", "-p", cgroup); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Println("READY " + filepath.Dir(s.KubeconfigPath))
 	select {}
 }

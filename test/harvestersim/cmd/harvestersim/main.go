@@ -2,7 +2,8 @@
 //
 //	harvestersim up [flags]   start it in the background; prints the kubeconfig to use
 //	harvestersim down         stop it and remove everything it made
-//	harvestersim prepare      build and cache what it needs (Kubernetes binaries, CRDs, root filesystems)
+//	harvestersim prepare      build and cache what it needs (Kubernetes binaries, CRDs, root filesystems;
+//	                          with -rke-images also RKE's images)
 //	harvestersim sweep        remove what crashed stand-ins left behind
 //
 // The state directory (default ~/.cache/harvesterrke/sim, -state) holds the kubeconfig, the daemon's
@@ -45,6 +46,7 @@ func run(args []string) error {
 	fs.StringVar(&opts.DefaultUser, "default-user", "", "cloud-init default user of the images (default debian)")
 	fs.BoolVar(&opts.NoHosts, "no-hosts", false, "simulate VMs without fake hosts (no root needed)")
 	fs.BoolVar(&opts.KubernetesOnly, "kubernetes-only", false, "only etcd, kube-apiserver and kube-controller-manager")
+	fs.BoolVar(&opts.RKEImages, "rke-images", false, "hosts ready for RKE: its images preloaded (built on first use)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
