@@ -103,7 +103,7 @@ func startHost(ctx context.Context, slot, k int, dir string, spec hostSpec, reg 
 	s := renderSeed(spec.boot, ud)
 	shared := "0"
 	if spec.kube != nil {
-		kb := &kubeBoot{cgroup: hostCgroup(slot, k), addr: h.addr}
+		kb := &kubeBoot{cgroup: hostCgroup(slot, k), addr: h.addr, podSubnet: hostPodSubnet(k), cniPlugins: spec.kube.cniPlugins}
 		if err := kb.addTo(s, spec.boot.hostname(ud)); err != nil {
 			return h, err
 		}

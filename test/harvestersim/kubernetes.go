@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
@@ -25,14 +26,43 @@ import (
 //   - /etc/rkeimages/kubelet.flags gives the kubelet a cgroup root of its own (the hyperkube image's
 //     entrypoint reads it), so the kubelets of different hosts never manage each other's pods.
 //   - a unique /etc/machine-id, and /etc/hosts resolving the node's name to its address.
+//   - a pod network of its own (CNI bridge plugin, a /24 per host, no routes between hosts), so the
+//     kubelet reports the node Ready: the stand-in has no image for any of RKE's network plugins, and
+//     RKE updates an existing cluster only when its nodes are Ready. Clusters on the stand-in use RKE's
+//     network plugin "none", which leaves the pod network to the node, as this does.
 type kubeSupport struct {
 	set *rkeimages.Set
 	// dockerTemplate is /var/lib/docker after loading the set into the RootfsDocker image's dockerd.
 	dockerTemplate string
+	// cniPlugins are the CNI plugins a host's pod network needs, by name.
+	cniPlugins map[string][]byte
+}
+
+// cniPluginDir is where Debian's containernetworking-plugins puts the plugins; cniPluginNames are
+// the ones the hosts' pod network uses (the CRI runtime always needs loopback).
+const cniPluginDir = "/usr/lib/cni"
+
+var cniPluginNames = []string{"bridge", "host-local", "loopback"}
+
+// readCNIPlugins reads the machine's CNI plugins, which hosts get a copy of.
+func readCNIPlugins() (map[string][]byte, error) {
+	plugins := map[string][]byte{}
+	for _, name := range cniPluginNames {
+		data, err := os.ReadFile(filepath.Join(cniPluginDir, name))
+		if err != nil {
+			return nil, fmt.Errorf("harvestersim: hosts for Kubernetes need CNI plugins (apt-get install containernetworking-plugins): %w", err)
+		}
+		plugins[name] = data
+	}
+	return plugins, nil
 }
 
 // ensureKubeSupport builds (or finds in the cache) the images and the Docker storage holding them.
 func ensureKubeSupport(ctx context.Context, mirror string, logf func(string, ...any)) (*kubeSupport, error) {
+	plugins, err := readCNIPlugins()
+	if err != nil {
+		return nil, err
+	}
 	set, err := rkeimages.Build(ctx, rkeimages.Options{Mirror: mirror, Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("build RKE's images: %w", err)
@@ -45,13 +75,28 @@ func ensureKubeSupport(ctx context.Context, mirror string, logf func(string, ...
 	if err != nil {
 		return nil, err
 	}
-	return &kubeSupport{set: set, dockerTemplate: tmpl}, nil
+	return &kubeSupport{set: set, dockerTemplate: tmpl, cniPlugins: plugins}, nil
 }
 
 // kubeBoot is what a host ready for Kubernetes is seeded with besides cloud-init's work.
 type kubeBoot struct {
-	cgroup string // the host's cgroup, below the root of every hierarchy
-	addr   net.IP // the host's address
+	cgroup     string            // the host's cgroup, below the root of every hierarchy
+	addr       net.IP            // the host's address
+	podSubnet  string            // the addresses of the host's pods
+	cniPlugins map[string][]byte // kubeSupport.cniPlugins
+}
+
+// cniConfig is the hosts' pod network: a bridge with the host as gateway. Pods reach their own node
+// only, which is all a cluster without a network plugin offers anyway.
+func cniConfig(subnet string) ([]byte, error) {
+	return json.MarshalIndent(map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "harvestersim",
+		"plugins": []any{map[string]any{
+			"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
+			"ipam": map[string]any{"type": "host-local", "ranges": [][]map[string]string{{{"subnet": subnet}}}},
+		}},
+	}, "", "  ")
 }
 
 // runcWrapper is the hosts' default OCI runtime: runc, minus CAP_SYS_RESOURCE in the specs it is
@@ -97,6 +142,14 @@ func (k *kubeBoot) addTo(s seed, hostname string) error {
 	s[runcWrapperPath] = seedFile{[]byte(runcWrapper), 0o755}
 	s["/etc/rkeimages/kubelet.flags"] = seedFile{[]byte("--cgroup-root=/" + k.cgroup + "/kubelet\n"), 0o644}
 	s["/etc/machine-id"] = seedFile{[]byte(hex.EncodeToString(id) + "\n"), 0o444}
+	cni, err := cniConfig(k.podSubnet)
+	if err != nil {
+		return fmt.Errorf("render the pod network: %w", err)
+	}
+	s["/etc/cni/net.d/10-harvestersim.conflist"] = seedFile{append(cni, '\n'), 0o644}
+	for name, data := range k.cniPlugins {
+		s["/opt/cni/bin/"+name] = seedFile{data, 0o755}
+	}
 	hosts := string(s["/etc/hosts"].data)
 	s["/etc/hosts"] = seedFile{[]byte(strings.Replace(hosts, "127.0.1.1\t"+hostname+"\n", k.addr.String()+"\t"+hostname+"\n", 1)), 0o644}
 	return nil

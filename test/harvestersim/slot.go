@@ -121,6 +121,10 @@ func machineAddr(slot int) net.IP { return net.IPv4(10, 200, byte(slot), 1) }
 // hostAddr is the address of host k on the slot's switch: the address its VMI reports.
 func hostAddr(slot, k int) net.IP { return net.IPv4(10, 200, byte(slot), byte(k+2)) }
 
+// hostPodSubnet is the subnet of host k's pods (Options.RKEImages). Pods never leave their host, so
+// hosts of different slots may share one.
+func hostPodSubnet(k int) string { return fmt.Sprintf("10.201.%d.0/24", k) }
+
 // noHostAddr is the address reported for VM k when fake hosts are off: a loopback address where nothing
 // listens, so a driver that dials it gets "connection refused" and no traffic leaves the machine.
 func noHostAddr(slot, k int) net.IP { return net.IPv4(127, 200, byte(slot), byte(k+2)) }

@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher/kontainer-engine/types"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/driverproc"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+)
+
+// The driver's whole job on the stand-in, with RKE's images preloaded in the hosts' Docker: Create
+// ends with a Kubernetes cluster whose nodes are Ready, Rancher's token works on it, and Update,
+// snapshots and Remove act on it. RKE deploys no add-on (no image for one is built): the pod network
+// is the stand-in hosts' own.
+func TestKubernetesOnStandIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes minutes: RKE brings up real clusters")
+	}
+	sim := harvestersim.Start(t, harvestersim.Options{RKEImages: true})
+	p := driverproc.Start(t, driverproc.Binary(t))
+
+	t.Run("one node, snapshot and restore", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		opts := simOptions(sim, "k-one", "all=1:etcd+controlplane+worker")
+		info := createCluster(ctx, t, p, opts, 1)
+		defer removeCluster(t, sim, p, info, "k-one")
+		cs := rancherClient(ctx, t, p, info, []string{"k-one-all-1"})
+
+		// A ConfigMap made before the snapshot comes back with the restore; one made after it goes.
+		before, after := configMap("before-snapshot"), configMap("after-snapshot")
+		if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, before, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := p.Client.ETCDSave(ctx, info, opts, "e2e-snap"); err != nil {
+			t.Fatalf("etcd save: %v", err)
+		}
+		t.Logf("etcd save: %s", time.Since(start).Round(time.Millisecond))
+		if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, after, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		restored, err := p.Client.ETCDRestore(ctx, info, opts, "e2e-snap")
+		if err != nil {
+			t.Fatalf("etcd restore: %v", err)
+		}
+		t.Logf("etcd restore: %s", time.Since(start).Round(time.Millisecond))
+		info = restored
+		cs = rancherClient(ctx, t, p, info, []string{"k-one-all-1"})
+		if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, before.Name, metav1.GetOptions{}); err != nil {
+			t.Errorf("config map made before the snapshot: %v", err)
+		}
+		if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, after.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("config map made after the snapshot survived the restore: %v", err)
+		}
+	})
+
+	t.Run("three nodes, workers scaled 2 to 3 to 1", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		opts := simOptions(sim, "k-three", "cp=1:etcd+controlplane", "w=2:worker")
+		info := createCluster(ctx, t, p, opts, 3)
+		defer removeCluster(t, sim, p, info, "k-three")
+		rancherClient(ctx, t, p, info, []string{"k-three-cp-1", "k-three-w-1", "k-three-w-2"})
+
+		for _, step := range []struct {
+			workers string
+			nodes   []string
+		}{
+			{"w=3:worker", []string{"k-three-cp-1", "k-three-w-1", "k-three-w-2", "k-three-w-3"}},
+			{"w=1:worker", []string{"k-three-cp-1", "k-three-w-1"}},
+		} {
+			opts.StringSliceOptions["node-pools"] = &types.StringSlice{Value: []string{"cp=1:etcd+controlplane", step.workers}}
+			start := time.Now()
+			updated, err := p.Client.Update(ctx, info, opts)
+			if updated != nil && updated.Metadata["state"] != "" {
+				info = updated
+			}
+			if err != nil {
+				t.Fatalf("update to %s: %v", step.workers, err)
+			}
+			t.Logf("update to %s: %s", step.workers, time.Since(start).Round(time.Millisecond))
+			rancherClient(ctx, t, p, info, step.nodes)
+			if vms := clusterVMs(t, sim, "k-three"); len(vms) != len(step.nodes) {
+				t.Errorf("%d VMs after the update to %s, want %d", len(vms), step.workers, len(step.nodes))
+			}
+		}
+	})
+}
+
+// createCluster creates a cluster through the driver and returns its info, failing the test (after
+// removing what was made) if Create does not end with Kubernetes on every node.
+func createCluster(ctx context.Context, t *testing.T, p *driverproc.Process, opts *types.DriverOptions, nodes int) *types.ClusterInfo {
+	t.Helper()
+	name := opts.StringOptions["name"]
+	start := time.Now()
+	info, err := p.Client.Create(ctx, opts, nil)
+	if err != nil {
+		if info != nil && info.Metadata["state"] != "" {
+			if rerr := p.Client.Remove(context.Background(), info); rerr != nil {
+				t.Logf("remove after the failed create: %v", rerr)
+			}
+		}
+		t.Fatalf("create %s: %v", name, err)
+	}
+	t.Logf("create of %s (%d nodes, RKE included): %s", name, nodes, time.Since(start).Round(time.Millisecond))
+	st := stateOf(t, info)
+	for _, n := range st.Cluster.Nodes {
+		if n.Phase != "kubernetes" {
+			t.Errorf("node %s is in phase %q after create, want kubernetes", n.Name, n.Phase)
+		}
+	}
+	if len(st.Cluster.Nodes) != nodes || len(st.Cluster.RKE.State) == 0 || len(st.Cluster.RKE.Kubeconfig) == 0 {
+		t.Fatalf("state after create: %d nodes, RKE state %d bytes, kubeconfig %d bytes",
+			len(st.Cluster.Nodes), len(st.Cluster.RKE.State), len(st.Cluster.RKE.Kubeconfig))
+	}
+	return info
+}
+
+// rancherClient runs PostCheck as Rancher does after Create and Update, and returns a client holding
+// nothing but what Rancher keeps: the endpoint, the CA and the token. It checks that the cluster's
+// nodes are the wanted ones and Ready, and that GetVersion and GetClusterSize agree with the cluster.
+func rancherClient(ctx context.Context, t *testing.T, p *driverproc.Process, info *types.ClusterInfo, nodes []string) *kubernetes.Clientset {
+	t.Helper()
+	checked, err := p.Client.PostCheck(ctx, info)
+	if err != nil {
+		t.Fatalf("post-check: %v", err)
+	}
+	ca, err := base64.StdEncoding.DecodeString(checked.RootCaCertificate)
+	if err != nil || checked.ServiceAccountToken == "" || !strings.HasPrefix(checked.Endpoint, "https://") {
+		t.Fatalf("post-check info: endpoint %q, token set %v, CA %v", checked.Endpoint, checked.ServiceAccountToken != "", err)
+	}
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: checked.Endpoint, BearerToken: checked.ServiceAccountToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RKE returns before a new node's kubelet has reported Ready, and a removed node's object may
+	// linger for a moment: wait for the wanted list.
+	want := make([]string, len(nodes))
+	for i, n := range nodes {
+		want[i] = n + " Ready"
+	}
+	slices.Sort(want)
+	var got []string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatalf("the token cannot list nodes: %v", err)
+		}
+		got = got[:0]
+		for _, n := range list.Items {
+			got = append(got, n.Name+" "+readiness(n))
+		}
+		slices.Sort(got)
+		if slices.Equal(got, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("cluster nodes %v, want %v", got, want)
+	}
+	t.Logf("cluster nodes: %v", got)
+
+	server, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.Client.GetVersion(ctx, info); err != nil || v.Version != server.GitVersion {
+		t.Errorf("get version: %+v %v, the cluster says %s", v, err, server.GitVersion)
+	}
+	if size, err := p.Client.GetClusterSize(ctx, info); err != nil || size.Count != int64(len(nodes)) {
+		t.Errorf("get cluster size: %+v %v, want %d", size, err, len(nodes))
+	}
+	return cs
+}
+
+func readiness(n corev1.Node) string {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionTrue {
+				return "Ready"
+			}
+			return "NotReady"
+		}
+	}
+	return "Unknown"
+}
+
+func configMap(name string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"made-by": "e2e"}}
+}
+
+// removeCluster removes the cluster through the driver and checks that nothing of it is left: no
+// object, host, cgroup or changed sysctl.
+func removeCluster(t *testing.T, sim *harvestersim.Sim, p *driverproc.Process, info *types.ClusterInfo, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := p.Client.Remove(ctx, info); err != nil {
+		t.Fatalf("remove %s: %v", name, err)
+	}
+	t.Logf("remove of %s: %s", name, time.Since(start).Round(time.Millisecond))
+	noLeftovers(t, sim, name)
+}
