@@ -9,18 +9,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/driverproc"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
 )
-
-// imagesPreloaded tells whether RKE's images are on the stand-in's hosts. No registry is reachable
-// here, so until they are (another issue preloads locally built ones) RKE stops when it pulls its
-// first image, after VMs, addresses, SSH and Docker all succeeded. Set it to assert full success.
-var imagesPreloaded = os.Getenv("HARVESTERRKE_IMAGES_PRELOADED") == "1"
 
 // cluster is what the tests read of `inspect -o json`.
 type cluster struct {
@@ -100,35 +100,47 @@ func (e *cliEnv) inspect(name string) cluster {
 	return c
 }
 
-// expectKubernetesStep checks how a create or an update that got through VMs, SSH and Docker
-// ended: up with every node in Kubernetes when RKE's images are there, else stopped at the
-// Kubernetes step with an error about pulling an image and every node recorded at Docker.
-func (e *cliEnv) expectKubernetesStep(name, what string, code int, stderr string, nodes int) cluster {
+// expectRunning checks that a create or an update ended with Kubernetes up on every node: exit 0,
+// status Running, every node in phase kubernetes with an address.
+func (e *cliEnv) expectRunning(name, what string, code int, stderr string, nodes int) cluster {
 	e.t.Helper()
 	c := e.inspect(name)
-	if len(c.Nodes) != nodes {
-		e.t.Fatalf("%s: %d nodes in the state, want %d\n%s", what, len(c.Nodes), nodes, stderr)
-	}
-	wantPhase := "docker"
-	if imagesPreloaded {
-		wantPhase = "kubernetes"
-		if code != 0 || c.Status != "Running" {
-			e.t.Fatalf("%s: exit %d, status %s\n%s", what, code, c.Status, stderr)
-		}
-	} else {
-		if code != 1 || !strings.Contains(stderr, "stopped at the Kubernetes step") || !strings.Contains(stderr, "pull") || !strings.Contains(stderr, "rancher/") {
-			e.t.Fatalf("%s did not stop at pulling RKE's images: exit %d\n%s", what, code, stderr)
-		}
-		if !strings.Contains(c.LastError, "pull") {
-			e.t.Errorf("%s: last error %q does not say what failed", what, c.LastError)
-		}
+	if code != 0 || c.Status != "Running" || len(c.Nodes) != nodes {
+		e.t.Fatalf("%s: exit %d, status %s, %d nodes (want %d)\n%s", what, code, c.Status, len(c.Nodes), nodes, stderr)
 	}
 	for _, n := range c.Nodes {
-		if n.Phase != wantPhase || n.Address == "" {
-			e.t.Errorf("%s: node %+v, want phase %s with an address", what, n, wantPhase)
+		if n.Phase != "kubernetes" || n.Address == "" {
+			e.t.Errorf("%s: node %+v, want phase kubernetes with an address", what, n)
 		}
 	}
 	return c
+}
+
+// clusterNodes lists the cluster's nodes with the kubeconfig the CLI hands out.
+func (e *cliEnv) clusterNodes(name string) []string {
+	e.t.Helper()
+	kubeconfig := filepath.Join(e.t.TempDir(), "kubeconfig")
+	if code, _, stderr := e.run("kubeconfig", name, "-o", kubeconfig); code != 0 {
+		e.t.Fatalf("kubeconfig: exit %d\n%s", code, stderr)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	list, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		e.t.Fatalf("list the cluster's nodes: %v", err)
+	}
+	var names []string
+	for _, n := range list.Items {
+		names = append(names, n.Name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func noLeftovers(t *testing.T, sim *harvestersim.Sim, e *cliEnv, name string) {
@@ -145,7 +157,7 @@ func noLeftovers(t *testing.T, sim *harvestersim.Sim, e *cliEnv, name string) {
 }
 
 func TestCLIOnStandIn(t *testing.T) {
-	sim := harvestersim.Start(t, harvestersim.Options{})
+	sim := harvestersim.Start(t, harvestersim.Options{RKEImages: true})
 	e := newCLIEnv(t, sim)
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, sim, e) })
 	t.Run("resume after kill", func(t *testing.T) { testResumeAfterKill(t, sim, e) })
@@ -157,7 +169,7 @@ func testLifecycle(t *testing.T, sim *harvestersim.Sim, e *cliEnv) {
 	start := time.Now()
 	code, _, stderr := e.run("create", "c-cli")
 	t.Logf("create of 3 nodes: %s", time.Since(start).Round(time.Millisecond))
-	e.expectKubernetesStep("c-cli", "create", code, stderr, 3)
+	e.expectRunning("c-cli", "create", code, stderr, 3)
 	for _, want := range []string{"c-cli-worker-1 (worker): SSH", "c-cli-worker-1 (worker): Docker", "[harvesterrke] waiting for SSH on 3 nodes"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("progress lacks %q:\n%s", want, stderr)
@@ -184,9 +196,13 @@ func testLifecycle(t *testing.T, sim *harvestersim.Sim, e *cliEnv) {
 	start = time.Now()
 	code, _, stderr = e.run("set-cluster-size", "c-cli", "4")
 	t.Logf("set-cluster-size 4: %s", time.Since(start).Round(time.Millisecond))
-	c := e.expectKubernetesStep("c-cli", "set-cluster-size", code, stderr, 4)
+	c := e.expectRunning("c-cli", "set-cluster-size", code, stderr, 4)
 	if c.Nodes[3].Name != "c-cli-worker-2" {
 		t.Errorf("the new node is %+v, want c-cli-worker-2", c.Nodes[3])
+	}
+	want := []string{"c-cli-control-plane-1", "c-cli-etcd-1", "c-cli-worker-1", "c-cli-worker-2"}
+	if got := e.clusterNodes("c-cli"); !slices.Equal(got, want) {
+		t.Errorf("the cluster's nodes: %v, want %v", got, want)
 	}
 
 	start = time.Now()
@@ -236,7 +252,7 @@ func testResumeAfterKill(t *testing.T, sim *harvestersim.Sim, e *cliEnv) {
 	if !strings.Contains(stderr, "Resuming the create of cluster c-kill") {
 		t.Errorf("create did not resume:\n%s", stderr)
 	}
-	after := e.expectKubernetesStep("c-kill", "resumed create", code, stderr, 3)
+	after := e.expectRunning("c-kill", "resumed create", code, stderr, 3)
 	for i := range after.Nodes {
 		if after.Nodes[i].Name != before.Nodes[i].Name || after.Nodes[i].Address != before.Nodes[i].Address {
 			t.Errorf("node %d changed: %+v -> %+v", i, before.Nodes[i], after.Nodes[i])
