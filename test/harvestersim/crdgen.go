@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 const (
@@ -27,12 +29,12 @@ var kubevirtCRDFiles = []string{"kubevirt.io_virtualmachines.yaml", "kubevirt.io
 // caching them by version. Nothing generated is committed to the repository.
 func ensureKubeVirtCRDs(ctx context.Context, logf func(string, ...any)) (string, error) {
 	version := kubevirtAPIVersion
-	cache, err := cacheDir()
+	cache, err := diskcache.Root()
 	if err != nil {
 		return "", err
 	}
 	dir := filepath.Join(cache, "crds", "kubevirt-api-"+version+"-controller-tools-"+controllerToolsVersion)
-	return cached(ctx, dir, func(ctx context.Context, tmp string) error {
+	return diskcache.Dir(ctx, dir, func(ctx context.Context, tmp string) error {
 		logf("harvestersim: generating KubeVirt %s CRDs with controller-gen %s (first use on this machine)", version, controllerToolsVersion)
 		return generateKubeVirtCRDs(ctx, tmp, version)
 	})

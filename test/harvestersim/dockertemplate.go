@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
 )
 
@@ -72,9 +73,9 @@ func ensureDockerTemplate(ctx context.Context, set *rkeimages.Set, lower string,
 		return "", err
 	}
 	sum := sha256.Sum256([]byte(strings.Join([]string{filepath.Base(set.Dir), version, templateBoot}, "\n")))
-	prefix := filepath.Join(filepath.Dir(lower), filepath.Base(lower)+".var-lib-docker-")
-	dir := prefix + hex.EncodeToString(sum[:8])
-	dir, err = cached(ctx, dir, func(ctx context.Context, tmp string) error {
+	prefix := filepath.Base(lower) + ".var-lib-docker-"
+	dir := filepath.Join(filepath.Dir(lower), prefix+hex.EncodeToString(sum[:8]))
+	dir, err = diskcache.Dir(ctx, dir, func(ctx context.Context, tmp string) error {
 		logf("harvestersim: loading RKE's images into the Docker storage of %s (once per image set)", filepath.Base(lower))
 		start := time.Now()
 		if err := buildDockerTemplate(ctx, tmp, set, lower); err != nil {
@@ -86,7 +87,10 @@ func ensureDockerTemplate(ctx context.Context, set *rkeimages.Set, lower string,
 	if err != nil {
 		return "", err
 	}
-	pruneTemplates(dir, prefix, logf)
+	// Templates of older image sets or Docker versions go, unless one is being built.
+	if err := diskcache.PruneSiblings(dir, prefix); err != nil {
+		logf("harvestersim: remove old Docker templates: %v", err)
+	}
 	return dir, nil
 }
 
@@ -123,7 +127,7 @@ func buildDockerTemplate(ctx context.Context, tmp string, set *rkeimages.Set, lo
 		return fmt.Errorf("build Docker template: %w", err)
 	}
 	defer func() {
-		if rerr := removeTree(work); rerr != nil && err == nil {
+		if rerr := diskcache.RemoveTree(work); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
@@ -208,27 +212,6 @@ func childPID(pid int) (int, error) {
 		return 0, fmt.Errorf("find the child of %d: it has exited", pid)
 	}
 	return strconv.Atoi(f[0])
-}
-
-// pruneTemplates removes the templates next to keep that no process is building or copying from (their
-// lock is free): those of older image sets or Docker versions.
-func pruneTemplates(keep, prefix string, logf func(string, ...any)) {
-	old, _ := filepath.Glob(prefix + "*")
-	for _, dir := range old {
-		if dir == keep || strings.HasSuffix(dir, ".lock") || strings.HasSuffix(dir, ".tmp") {
-			continue
-		}
-		lock, ok, err := tryLockFile(dir + ".lock")
-		if err != nil || !ok {
-			continue
-		}
-		if err := removeTree(dir); err != nil {
-			logf("harvestersim: remove an old Docker template: %v", err)
-		} else {
-			_ = os.Remove(dir + ".lock")
-		}
-		lock.Close()
-	}
 }
 
 // populateDocker fills a host's empty Docker storage from the template. The layers' files are hard

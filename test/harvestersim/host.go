@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 // A fake host is what backs a running VM: a network namespace whose eth0 has the VM's address, and
@@ -204,7 +206,7 @@ func (h *host) stop() error {
 	if err := deleteHostNet(ctx, h.slot, h.k, h.netns); err != nil {
 		errs = append(errs, err)
 	}
-	if err := removeTree(h.dir); err != nil {
+	if err := diskcache.RemoveTree(h.dir); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 // kubeBinaries returns the directory with kube-apiserver and kube-controller-manager: dir when given,
@@ -23,12 +25,12 @@ func kubeBinaries(ctx context.Context, dir string, logf func(string, ...any)) (s
 	if err != nil {
 		return "", fmt.Errorf("find the Kubernetes binaries: %w (or set Options.KubeBinDir)", err)
 	}
-	cache, err := cacheDir()
+	cache, err := diskcache.Root()
 	if err != nil {
 		return "", err
 	}
 	// The script is not safe to run twice at once; parallel test processes take turns.
-	lock, err := lockFile(ctx, filepath.Join(cache, "k8s", "build.lock"))
+	lock, err := diskcache.Lock(ctx, filepath.Join(cache, "k8s", "build.lock"))
 	if err != nil {
 		return "", err
 	}

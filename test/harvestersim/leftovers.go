@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 // leftoverKinds are the kinds of objects searched for the label.
@@ -149,7 +151,7 @@ func (s *Sim) machineLeftovers(ctx context.Context, found map[string]bool) error
 			found["sysctl "+c] = true
 		}
 	}
-	mounts, err := mountsUnder(s.slot.dir)
+	mounts, err := diskcache.MountsUnder(s.slot.dir)
 	if err != nil {
 		return err
 	}

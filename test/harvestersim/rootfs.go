@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 // Rootfs is the image a fake host boots: a debootstrap'ed Debian, cached on disk per variant.
@@ -43,11 +45,11 @@ func ensureRootfs(ctx context.Context, r Rootfs, mirror string, logf func(string
 	if err != nil {
 		return "", err
 	}
-	cache, err := cacheDir()
+	cache, err := diskcache.Root()
 	if err != nil {
 		return "", err
 	}
-	return cached(ctx, filepath.Join(cache, "rootfs", string(r)), func(ctx context.Context, tmp string) error {
+	return diskcache.Dir(ctx, filepath.Join(cache, "rootfs", string(r)), func(ctx context.Context, tmp string) error {
 		logf("harvestersim: building root filesystem %s with debootstrap (first use on this machine, ~1-2 min)", r)
 		return debootstrap(ctx, tmp, pkgs, mirror)
 	})

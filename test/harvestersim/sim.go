@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
 )
 
@@ -361,7 +362,7 @@ func (s *Sim) Close() error {
 			errs = append(errs, s.tunables.restore())
 		}
 		if s.slot != nil {
-			errs = append(errs, removeTree(s.slot.dir))
+			errs = append(errs, diskcache.RemoveTree(s.slot.dir))
 			s.slot.release()
 		}
 		s.closeErr = errors.Join(errs...)

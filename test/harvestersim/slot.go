@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 // Each running stand-in holds one slot: an exclusive flock that the kernel drops when its owner dies.
@@ -47,7 +49,7 @@ func acquireSlot(base string, root bool, logf func(string, ...any)) (*slot, erro
 	}
 	sweepDead(base, root, logf)
 	for n := 0; n < maxSlots; n++ {
-		lock, ok, err := tryLockFile(slotLockPath(base, n))
+		lock, ok, err := diskcache.TryLock(slotLockPath(base, n))
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 // sweepDead removes what stand-ins whose owner process died (crash, SIGKILL, test timeout) left on the
@@ -46,7 +48,7 @@ func sweepDead(base string, root bool, logf func(string, ...any)) {
 		}
 	}
 	for n := range slots {
-		lock, ok, err := tryLockFile(slotLockPath(base, n))
+		lock, ok, err := diskcache.TryLock(slotLockPath(base, n))
 		if err != nil || !ok {
 			continue // a living stand-in owns it
 		}
@@ -86,7 +88,7 @@ func sweepSlot(base string, n int, root bool) error {
 		}
 		errs = append(errs, removeFirewall(ctx, n))
 	}
-	errs = append(errs, removeTree(dir))
+	errs = append(errs, diskcache.RemoveTree(dir))
 	return errors.Join(errs...)
 }
 

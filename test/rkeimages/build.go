@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 // builderVersion changes when the way images are assembled changes, so that sets cached by older
@@ -60,9 +62,12 @@ func Build(ctx context.Context, opts Options) (*Set, error) {
 	if mirror == "" {
 		mirror = "deb.debian.org"
 	}
-	cache, err := cacheRoot(opts.CacheDir)
-	if err != nil {
-		return nil, err
+	cache := opts.CacheDir
+	if cache == "" {
+		var err error
+		if cache, err = diskcache.Root(); err != nil {
+			return nil, err
+		}
 	}
 	root := filepath.Join(cache, "rkeimages")
 	kube, err := ensureKubeBinaries(ctx, cache, logf)
@@ -88,7 +93,7 @@ func Build(ctx context.Context, opts Options) (*Set, error) {
 		return nil, err
 	}
 	dir := filepath.Join(root, "set-"+key)
-	if _, err := cachedDir(ctx, dir, func(ctx context.Context, tmp string) error {
+	if _, err := diskcache.Dir(ctx, dir, func(ctx context.Context, tmp string) error {
 		if err := buildParts(ctx, p, mirror, logf); err != nil {
 			return err
 		}
@@ -99,7 +104,7 @@ func Build(ctx context.Context, opts Options) (*Set, error) {
 	}
 	for _, keep := range []string{dir, p.base, p.etcd, p.tools} {
 		prefix := strings.SplitN(filepath.Base(keep), "-", 2)[0] + "-"
-		if err := pruneSiblings(keep, prefix); err != nil {
+		if err := diskcache.PruneSiblings(keep, prefix); err != nil {
 			logf("rkeimages: %v", err)
 		}
 	}
@@ -176,7 +181,7 @@ func buildParts(ctx context.Context, p parts, mirror string, logf func(string, .
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = cachedDir(ctx, s.dir, func(ctx context.Context, tmp string) error {
+			_, errs[i] = diskcache.Dir(ctx, s.dir, func(ctx context.Context, tmp string) error {
 				logf("rkeimages: building %s", s.what)
 				return s.build(ctx, tmp)
 			})

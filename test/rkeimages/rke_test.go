@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/rke"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 	"github.com/rancher/rke/cluster"
 	"github.com/rancher/rke/metadata"
 	rketypes "github.com/rancher/rke/types"
@@ -79,7 +80,7 @@ func rkePlan(t *testing.T) rketypes.RKEPlan {
 // TestKubernetesFlags checks that the v1.34 binaries accept every flag RKE passes for v1.32 once
 // the entrypoint has dropped the ones it lists, and that each dropped flag is one they refuse.
 func TestKubernetesFlags(t *testing.T) {
-	cache, err := cacheRoot("")
+	cache, err := diskcache.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package harvestersim
+package diskcache
 
 import (
 	"bufio"
@@ -11,8 +11,33 @@ import (
 	"syscall"
 )
 
-// mountsUnder lists the mount points at or below dir in this process's mount namespace, deepest first.
-func mountsUnder(dir string) ([]string, error) {
+// RemoveTree deletes dir after unmounting whatever is mounted below it (an interrupted debootstrap
+// leaves /proc and /sys mounted in its target, a stand-in's host its bind mounts). It refuses to
+// delete while a mount remains: a recursive delete through a bind mount of /dev or /sys would
+// destroy the real ones. A missing dir is not an error.
+func RemoveTree(dir string) error {
+	mps, err := MountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	for _, mp := range mps {
+		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
+			return fmt.Errorf("unmount %s: %w", mp, err)
+		}
+	}
+	if mps, err = MountsUnder(dir); err != nil {
+		return err
+	} else if len(mps) > 0 {
+		return fmt.Errorf("remove %s: still mounted below it: %s", dir, strings.Join(mps, ", "))
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// MountsUnder lists the mount points at or below dir in this process's mount namespace, deepest first.
+func MountsUnder(dir string) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
@@ -55,27 +80,4 @@ func unescapeMountPath(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-// removeTree deletes dir after unmounting whatever is mounted below it. It refuses to delete while a
-// mount remains: a recursive delete through a bind mount of /dev or /sys would destroy the real ones.
-func removeTree(dir string) error {
-	mps, err := mountsUnder(dir)
-	if err != nil {
-		return err
-	}
-	for _, mp := range mps {
-		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
-			return fmt.Errorf("unmount %s: %w", mp, err)
-		}
-	}
-	if mps, err = mountsUnder(dir); err != nil {
-		return err
-	} else if len(mps) > 0 {
-		return fmt.Errorf("remove %s: still mounted below it: %s", dir, strings.Join(mps, ", "))
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
-	}
-	return nil
 }
