@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
 func main() {
@@ -69,11 +70,11 @@ func run(args []string) error {
 }
 
 func defaultStateDir() string {
-	if d := os.Getenv("HARVESTERRKE_CACHE"); d != "" {
-		return filepath.Join(d, "sim")
+	root, err := diskcache.Root()
+	if err != nil {
+		return "" // -state is then required
 	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "harvesterrke", "sim")
+	return filepath.Join(root, "sim")
 }
 
 func logTo(w io.Writer) func(string, ...any) {
@@ -132,14 +133,14 @@ func (d daemon) up(args []string) error {
 }
 
 func (d daemon) serve(opts harvestersim.Options) error {
-	lock, err := os.OpenFile(d.path("lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, ok, err := diskcache.TryLock(d.path("lock"))
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return fmt.Errorf("another stand-in runs with state %s: %w", d.state, err)
+	if !ok {
+		return fmt.Errorf("another stand-in runs with state %s", d.state)
 	}
+	defer lock.Close()
 	// Inherited without close-on-exec: set it, or the stand-in's processes would keep the pipe open.
 	syscall.CloseOnExec(3)
 	ready := os.NewFile(3, "ready")
@@ -178,14 +179,11 @@ func (d daemon) serve(opts harvestersim.Options) error {
 
 // running reports whether a daemon holds the state's lock.
 func (d daemon) running() (bool, error) {
-	f, err := os.OpenFile(d.path("lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return false, err
+	f, ok, err := diskcache.TryLock(d.path("lock"))
+	if err != nil || !ok {
+		return !ok, err
 	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return true, nil
-	}
+	f.Close()
 	return false, nil
 }
 
@@ -205,25 +203,18 @@ func (d daemon) down() error {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("stop pid %d: %w", pid, err)
 	}
-	lock, err := os.OpenFile(d.path("lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	// The daemon holds the lock until it has torn everything down and exited.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	lock, err := diskcache.Lock(ctx, d.path("lock"))
+	cancel()
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		lock, err = diskcache.Lock(context.Background(), d.path("lock"))
+	}
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	// The daemon holds the lock until it has torn everything down and exited.
-	locked := make(chan error, 1)
-	go func() { locked <- syscall.Flock(int(lock.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-locked:
-		if err != nil {
-			return err
-		}
-	case <-time.After(2 * time.Minute):
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		if err := <-locked; err != nil {
-			return err
-		}
-	}
 	// A daemon that was killed (by us above, or earlier) could not clean up after itself.
 	harvestersim.Sweep(logTo(os.Stderr))
 	for _, f := range []string{"kubeconfig", "pid"} {
