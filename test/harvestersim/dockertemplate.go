@@ -35,17 +35,8 @@ var templateKeep = []string{"image", "overlay2"}
 // Arguments: work directory, lower root filesystem, image set directory, template directory.
 const templateBoot = `set -eu
 W=$1 LOWER=$2 SET=$3 DOCKER=$4
-M=$W/merged
-mount -t tmpfs -o mode=0755 harvestersim-template "$W/rw"
-mkdir -p "$W/rw/upper" "$W/rw/work"
-mount -t overlay harvestersim-template -o "lowerdir=$LOWER,upperdir=$W/rw/upper,workdir=$W/rw/work" "$M"
-mount --rbind /dev "$M/dev"
-mount -t proc proc "$M/proc"
-mount -t sysfs sysfs "$M/sys"
-mount --rbind /sys/fs/cgroup "$M/sys/fs/cgroup"
-mount -t tmpfs -o mode=0755 tmpfs "$M/run"
-mount -t tmpfs -o mode=1777 tmpfs "$M/tmp"
-mkdir -p "$M/var/lib/docker" "$M/rkeimages"
+R=$W M=$W/merged
+` + mountRoot + `mkdir -p "$M/var/lib/docker" "$M/rkeimages"
 mount --bind "$DOCKER" "$M/var/lib/docker"
 mount --bind -o ro "$SET" "$M/rkeimages"
 ip link set lo up

@@ -26,17 +26,8 @@ import (
 // root mount is made shared (1 for hosts ready for Kubernetes, else 0).
 const hostBoot = `set -eu
 H=$1 LOWER=$2 NAME=$3 SSH_DELAY=$4 SHARED=$5
-M=$H/merged
-mount -t tmpfs -o size=8g,mode=0755 harvestersim-rw "$H/rw"
-mkdir -p "$H/rw/upper" "$H/rw/work"
-mount -t overlay harvestersim-root -o "lowerdir=$LOWER,upperdir=$H/rw/upper,workdir=$H/rw/work" "$M"
-mount --rbind /dev "$M/dev"
-mount -t proc proc "$M/proc"
-mount -t sysfs sysfs "$M/sys"
-mount --rbind /sys/fs/cgroup "$M/sys/fs/cgroup"
-mount -t tmpfs -o mode=0755 tmpfs "$M/run"
-mkdir -p "$M/run/sshd" "$M/run/lock"
-mount -t tmpfs -o mode=1777 tmpfs "$M/tmp"
+R=$H M=$H/merged
+` + mountRoot + `mkdir -p "$M/run/sshd" "$M/run/lock"
 # dockerd's overlay2 cannot stack on the overlay root: give it directories on the machine's disk.
 mkdir -p "$M/var/lib/docker" "$M/var/lib/containerd"
 mount --bind "$H/disk/docker" "$M/var/lib/docker"
@@ -53,6 +44,19 @@ if [ "$SSH_DELAY" != 0 ]; then
 	sleep "$SSH_DELAY"
 fi
 exec chroot "$M" /usr/sbin/sshd -D -e
+`
+
+// mountRoot is the shell that mounts a boot's root filesystem at $M: a copy-on-write overlay of $LOWER
+// whose writes go to a tmpfs in $R/rw, with the kernel's filesystems and a fresh /run and /tmp.
+const mountRoot = `mount -t tmpfs -o size=8g,mode=0755 harvestersim-rw "$R/rw"
+mkdir -p "$R/rw/upper" "$R/rw/work"
+mount -t overlay harvestersim-root -o "lowerdir=$LOWER,upperdir=$R/rw/upper,workdir=$R/rw/work" "$M"
+mount --rbind /dev "$M/dev"
+mount -t proc proc "$M/proc"
+mount -t sysfs sysfs "$M/sys"
+mount --rbind /sys/fs/cgroup "$M/sys/fs/cgroup"
+mount -t tmpfs -o mode=0755 tmpfs "$M/run"
+mount -t tmpfs -o mode=1777 tmpfs "$M/tmp"
 `
 
 // Console lines a host's boot prints at its milestones.
