@@ -154,16 +154,18 @@ func rancherClient(ctx context.Context, t *testing.T, p *driverproc.Process, inf
 		want[i] = n + " Ready"
 	}
 	slices.Sort(want)
-	var got []string
+	var got, why []string
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			t.Fatalf("the token cannot list nodes: %v", err)
 		}
-		got = got[:0]
+		got, why = got[:0], why[:0]
 		for _, n := range list.Items {
-			got = append(got, n.Name+" "+readiness(n))
+			ready, reason := readiness(n)
+			got = append(got, n.Name+" "+ready)
+			why = append(why, n.Name+": "+reason)
 		}
 		slices.Sort(got)
 		if slices.Equal(got, want) || time.Now().After(deadline) {
@@ -172,7 +174,7 @@ func rancherClient(ctx context.Context, t *testing.T, p *driverproc.Process, inf
 		time.Sleep(time.Second)
 	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("cluster nodes %v, want %v", got, want)
+		t.Fatalf("cluster nodes %v, want %v\n%s", got, want, strings.Join(why, "\n"))
 	}
 	t.Logf("cluster nodes: %v", got)
 
@@ -189,16 +191,17 @@ func rancherClient(ctx context.Context, t *testing.T, p *driverproc.Process, inf
 	return cs
 }
 
-func readiness(n corev1.Node) string {
+// readiness is a node's Ready condition and what the kubelet says of it.
+func readiness(n corev1.Node) (string, string) {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			if c.Status == corev1.ConditionTrue {
-				return "Ready"
+				return "Ready", c.Message
 			}
-			return "NotReady"
+			return "NotReady", c.Reason + ": " + c.Message
 		}
 	}
-	return "Unknown"
+	return "Unknown", "no Ready condition"
 }
 
 func configMap(name string) *corev1.ConfigMap {

@@ -26,10 +26,11 @@ import (
 //   - /etc/rkeimages/kubelet.flags gives the kubelet a cgroup root of its own (the hyperkube image's
 //     entrypoint reads it), so the kubelets of different hosts never manage each other's pods.
 //   - a unique /etc/machine-id, and /etc/hosts resolving the node's name to its address.
-//   - a pod network of its own (CNI bridge plugin, a /24 per host, no routes between hosts), so the
-//     kubelet reports the node Ready: the stand-in has no image for any of RKE's network plugins, and
-//     RKE updates an existing cluster only when its nodes are Ready. Clusters on the stand-in use RKE's
-//     network plugin "none", which leaves the pod network to the node, as this does.
+//   - a pod network of its own (CNI bridge plugin, a /24 per host, no routes between hosts) in
+//     /etc/rkeimages/cni, which the hyperkube image's entrypoint installs at each kubelet start, so
+//     the kubelet reports the node Ready: the stand-in has no image for any of RKE's network plugins,
+//     and RKE updates an existing cluster only when its nodes are Ready. Clusters on the stand-in use
+//     RKE's network plugin "none", which leaves the pod network to the node, as this does.
 type kubeSupport struct {
 	set *rkeimages.Set
 	// dockerTemplate is /var/lib/docker after loading the set into the RootfsDocker image's dockerd.
@@ -146,9 +147,9 @@ func (k *kubeBoot) addTo(s seed, hostname string) error {
 	if err != nil {
 		return fmt.Errorf("render the pod network: %w", err)
 	}
-	s["/etc/cni/net.d/10-harvestersim.conflist"] = seedFile{append(cni, '\n'), 0o644}
+	s["/etc/rkeimages/cni/net.d/10-harvestersim.conflist"] = seedFile{append(cni, '\n'), 0o644}
 	for name, data := range k.cniPlugins {
-		s["/opt/cni/bin/"+name] = seedFile{data, 0o755}
+		s["/etc/rkeimages/cni/bin/"+name] = seedFile{data, 0o755}
 	}
 	hosts := string(s["/etc/hosts"].data)
 	s["/etc/hosts"] = seedFile{[]byte(strings.Replace(hosts, "127.0.1.1\t"+hostname+"\n", k.addr.String()+"\t"+hostname+"\n", 1)), 0o644}

@@ -125,6 +125,8 @@ func TestContainerdConfig(t *testing.T) {
 			`stream_server_port = "10010"`,
 			`snapshotter = "overlayfs"`,
 			`runtime_type = "io.containerd.runc.v2"`,
+			`bin_dir = "/opt/cni/bin"`,
+			`conf_dir = "/etc/cni/net.d"`,
 		}},
 		{name: "RKE's stream server settings", env: []string{"CRIDOCKERD_STREAM_SERVER_ADDRESS=10.0.0.1", "CRIDOCKERD_STREAM_SERVER_PORT=10011"}, want: []string{
 			`stream_server_address = "10.0.0.1"`,
@@ -141,6 +143,48 @@ func TestContainerdConfig(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("config lacks %s:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// The node's pod network is installed at each kubelet start, also after RKE's cleanup removed it.
+func TestInstallPodNetwork(t *testing.T) {
+	ep := script(t, "opt/rke-tools/entrypoint.sh")
+	tests := []struct {
+		name      string
+		nodeFiles []string // below POD_NETWORK_DIR; none: the node has no pod network
+		want      []string // below the CNI root afterwards
+	}{
+		{"the node has one", []string{"net.d/10-pods.conflist", "bin/bridge", "bin/loopback"},
+			[]string{"etc/cni/net.d/10-pods.conflist", "opt/cni/bin/bridge", "opt/cni/bin/loopback"}},
+		{"the node has none", nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			node, root := filepath.Join(t.TempDir(), "cni"), t.TempDir()
+			for _, f := range tc.nodeFiles {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(node, f)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(node, f), []byte(f), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code := `POD_NETWORK_DIR=$1 CNI_CONF_DIR=$2/etc/cni/net.d CNI_BIN_DIR=$2/opt/cni/bin; install_pod_network`
+			if _, err := bash(t, ep, nil, code, node, root); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					rel, _ := filepath.Rel(root, p)
+					got = append(got, rel)
+				}
+				return nil
+			})
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("installed %q, want %q", got, tc.want)
 			}
 		})
 	}

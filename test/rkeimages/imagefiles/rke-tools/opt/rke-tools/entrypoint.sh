@@ -14,6 +14,13 @@ SANDBOX_ARCHIVE=/usr/local/share/rkeimages/pause.tar
 # Extra kubelet flags, one per line, from the node's /etc/rkeimages/kubelet.flags: the local
 # Harvester stand-in gives each fake host's kubelet its own --cgroup-root there.
 KUBELET_FLAGS_FILE=/host/etc/rkeimages/kubelet.flags
+# The node's own pod network, if it has one (the local Harvester stand-in's hosts do): CNI
+# configuration in net.d/ and plugins in bin/, installed at every kubelet start as a network
+# plugin's DaemonSet would, since RKE's cleanup (e.g. before an etcd restore) deletes /etc/cni and
+# /opt/cni. CNI_CONF_DIR and CNI_BIN_DIR are where the kubelet's runtime looks.
+POD_NETWORK_DIR=/host/etc/rkeimages/cni
+CNI_CONF_DIR=/etc/cni/net.d
+CNI_BIN_DIR=/opt/cni/bin
 # The machine-wide sysctls the kubelet sets when it starts (kernel.panic=10, kernel.panic_on_oops=1,
 # vm.overcommit_memory=1, ...). These images run on test machines shared by many fake nodes: the
 # kubelet gets private copies instead of changing the machine.
@@ -112,8 +119,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/opt/cni/bin"
-    conf_dir = "/etc/cni/net.d"
+    bin_dir = "$CNI_BIN_DIR"
+    conf_dir = "$CNI_CONF_DIR"
 TOML
 }
 
@@ -159,6 +166,14 @@ private_kernel_tunables() {
 	done
 }
 
+# install_pod_network: copies the node's pod network (POD_NETWORK_DIR) where the runtime finds it.
+install_pod_network() {
+	[ -d "$POD_NETWORK_DIR" ] || return 0
+	mkdir -p "$CNI_CONF_DIR" "$CNI_BIN_DIR"
+	cp -a "$POD_NETWORK_DIR/net.d/." "$CNI_CONF_DIR/"
+	cp -a "$POD_NETWORK_DIR/bin/." "$CNI_BIN_DIR/"
+}
+
 run_kubelet() {
 	local docker_root endpoint status cgroup_root d
 	add_flags_from "$KUBELET_FLAGS_FILE"
@@ -179,6 +194,7 @@ run_kubelet() {
 	[ -f /host/etc/os-release ] && ln -sf /host/etc/os-release /usr/lib/os-release
 	echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || true
 	select_iptables
+	install_pod_network
 	if ! endpoint=$(flag_value container-runtime-endpoint); then
 		endpoint=unix:///var/run/cri-dockerd.sock
 		ARGS+=("--container-runtime-endpoint=$endpoint")
