@@ -32,7 +32,6 @@ import (
 //     and RKE updates an existing cluster only when its nodes are Ready. Clusters on the stand-in use
 //     RKE's network plugin "none", which leaves the pod network to the node, as this does.
 type kubeSupport struct {
-	set *rkeimages.Set
 	// dockerTemplate is /var/lib/docker after loading the set into the RootfsDocker image's dockerd.
 	dockerTemplate string
 	// cniPlugins are the CNI plugins a host's pod network needs, by name.
@@ -76,7 +75,7 @@ func ensureKubeSupport(ctx context.Context, mirror string, logf func(string, ...
 	if err != nil {
 		return nil, err
 	}
-	return &kubeSupport{set: set, dockerTemplate: tmpl, cniPlugins: plugins}, nil
+	return &kubeSupport{dockerTemplate: tmpl, cniPlugins: plugins}, nil
 }
 
 // kubeBoot is what a host ready for Kubernetes is seeded with besides cloud-init's work.

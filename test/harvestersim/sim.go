@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
-	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
 )
 
 // Sim is a running stand-in. Its exported fields say how to reach its API server as an admin.
@@ -35,8 +34,6 @@ type Sim struct {
 	// Images and Networks are the registered images and networks, "<namespace>/<name>".
 	Images   []string
 	Networks []string
-	// ImageSet is the set of RKE's images the hosts carry (Options.RKEImages), else nil.
-	ImageSet *rkeimages.Set
 
 	opts     Options
 	root     bool
@@ -104,9 +101,6 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 	binDir, crdDir := p.binDir, p.crdDir
 
 	s = &Sim{opts: opts, root: root, kube: p.kube}
-	if p.kube != nil {
-		s.ImageSet = p.kube.set
-	}
 	defer func() {
 		if err != nil {
 			if cerr := s.Close(); cerr != nil {
