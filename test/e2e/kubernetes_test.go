@@ -35,7 +35,7 @@ func TestKubernetesOnStandIn(t *testing.T) {
 		defer cancel()
 		opts := simOptions(sim, "k-one", "all=1:etcd+controlplane+worker")
 		info := createCluster(ctx, t, p, opts, 1)
-		defer removeCluster(t, sim, p, info, "k-one")
+		defer func() { removeCluster(t, sim, p, info, "k-one") }() // with the latest info, as Rancher would
 		cs := rancherClient(ctx, t, p, info, []string{"k-one-all-1"})
 
 		// A ConfigMap made before the snapshot comes back with the restore; one made after it goes.
@@ -72,7 +72,7 @@ func TestKubernetesOnStandIn(t *testing.T) {
 		defer cancel()
 		opts := simOptions(sim, "k-three", "cp=1:etcd+controlplane", "w=2:worker")
 		info := createCluster(ctx, t, p, opts, 3)
-		defer removeCluster(t, sim, p, info, "k-three")
+		defer func() { removeCluster(t, sim, p, info, "k-three") }() // with the latest info, as Rancher would
 		rancherClient(ctx, t, p, info, []string{"k-three-cp-1", "k-three-w-1", "k-three-w-2"})
 
 		for _, step := range []struct {
