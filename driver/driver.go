@@ -126,7 +126,9 @@ func (d *Driver) update(ctx context.Context, info *types.ClusterInfo, st cluster
 	out := &types.ClusterInfo{}
 	err := d.provisioner.Update(ctx, old, spec, &st.Cluster, d.saver(out, &st))
 	if err != nil {
-		// Keep the spec the nodes were built from, so the next Update retries the change.
+		// Keep the spec the nodes were built from, so the next Update retries the change, but with
+		// the credentials given now: an expired token this call replaced stays replaced.
+		old.Access = spec.Access
 		st.Spec = old
 	}
 	return d.finish(out, st, err)

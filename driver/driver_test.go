@@ -16,6 +16,7 @@ import (
 // fakeProvisioner records calls and plays back scripted results.
 type fakeProvisioner struct {
 	createErr  error
+	updateErr  error
 	removeErr  error
 	createdVMs int
 	removed    []string
@@ -37,7 +38,7 @@ func (f *fakeProvisioner) Create(_ context.Context, spec provision.Spec, st *pro
 
 func (f *fakeProvisioner) Update(_ context.Context, _, spec provision.Spec, st *provision.State, _ func(provision.State)) error {
 	f.updates = append(f.updates, spec)
-	return nil
+	return f.updateErr
 }
 
 func (f *fakeProvisioner) Remove(_ context.Context, spec provision.Spec, _ provision.State) error {
@@ -172,6 +173,34 @@ func TestUpdate(t *testing.T) {
 	opts.StringOptions["cluster-cidr"] = "10.100.0.0/16"
 	if _, err := d.Update(context.Background(), info, opts); err == nil || !strings.Contains(err.Error(), "cluster-cidr: cannot change") {
 		t.Fatalf("immutable change accepted: %v", err)
+	}
+}
+
+// A failed Update keeps the spec the nodes were built from, but the credentials it was given.
+func TestFailedUpdateKeepsNewCredentials(t *testing.T) {
+	p := &fakeProvisioner{updateErr: errors.New("SSH refused")}
+	d := New(p)
+	info, err := d.Create(context.Background(), validOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := validOptions()
+	fresh := strings.Replace(testKubeconfig, "not-a-real-token", "a-fresh-token", 1)
+	opts.StringOptions["kubeconfig-content"] = fresh
+	opts.IntOptions["workerCount"] = 4
+	out, err := d.Update(context.Background(), info, opts)
+	if err == nil {
+		t.Fatal("update succeeded")
+	}
+	st, err := decodeState(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(st.Spec.Access.Kubeconfig)) != strings.TrimSpace(fresh) {
+		t.Errorf("stored kubeconfig is not the one the update was given")
+	}
+	if st.Spec.Pools[2].Count != 1 {
+		t.Errorf("stored worker count %d, want the one the nodes were built with (1)", st.Spec.Pools[2].Count)
 	}
 }
 
