@@ -2,8 +2,9 @@
 # make demo: the driver's command line on the local Harvester stand-in, narrated for a newcomer.
 # It builds the driver, starts a stand-in (needs root: its VMs are network namespaces running
 # sshd and Docker, with RKE's images preloaded), creates a 3-node Kubernetes cluster, looks at it,
-# lists a node's containers over SSH, scales it to 4 nodes and ends with kubectl listing the nodes.
-# Everything it starts is stopped and removed on exit, also on Ctrl-C.
+# runs `docker info` and lists RKE's containers on a node over SSH, scales it to 4 nodes and ends
+# with kubectl listing the nodes; then the cluster is removed and everything it started is stopped,
+# also on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +34,8 @@ cleanup() {
 	status=$?
 	trap - EXIT INT TERM
 	if [ -d "$KONTAINER_HOME/clusters/$cluster" ]; then
-		say "Cleaning up: removing cluster $cluster"
-		"$bin" rm -f "$cluster" || true
+		say "Removing the cluster: every VM, disk and secret on Harvester, then the local state"
+		show "$bin" rm -f "$cluster" || true
 	fi
 	if [ -x "$sim" ]; then
 		say "Stopping the stand-in"
@@ -74,6 +75,7 @@ say "What the CLI knows about the cluster (also: inspect -o json, ls)"
 show "$bin" inspect "$cluster"
 
 say "SSH to a node with the cluster's key; the node's host key is known in advance, never just trusted"
+show "$bin" ssh "$cluster" worker-1 docker info --format "'Docker {{.ServerVersion}}, {{.ContainersRunning}} containers running, storage {{.Driver}}'"
 show "$bin" ssh "$cluster" worker-1 docker ps --format "'{{.Names}}: {{.Image}}'"
 
 say "Scaling to 4 nodes: a second worker VM joins the cluster"
