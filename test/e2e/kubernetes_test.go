@@ -17,6 +17,7 @@ import (
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/driverproc"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
 )
 
 // The driver's whole job on the stand-in, with RKE's images preloaded in the hosts' Docker: Create
@@ -65,12 +66,30 @@ func TestKubernetesOnStandIn(t *testing.T) {
 		if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, after.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("config map made after the snapshot survived the restore: %v", err)
 		}
+
+		snapshots := func() string {
+			out, err := sim.Exec(ctx, "default/k-one-all-1", "ls", "/opt/rke/etcd-snapshots")
+			if err != nil {
+				t.Fatalf("list the node's snapshots: %v", err)
+			}
+			return string(out)
+		}
+		if list := snapshots(); !strings.Contains(list, "e2e-snap") {
+			t.Fatalf("the node's snapshots: %q, want e2e-snap", list)
+		}
+		if err := p.Client.ETCDRemoveSnapshot(ctx, info, opts, "e2e-snap"); err != nil {
+			t.Fatalf("etcd remove snapshot: %v", err)
+		}
+		if list := snapshots(); strings.Contains(list, "e2e-snap") {
+			t.Errorf("the node's snapshots after the removal: %q", list)
+		}
 	})
 
-	t.Run("three nodes, workers scaled 2 to 3 to 1", func(t *testing.T) {
+	t.Run("three nodes, workers scaled 2 to 3 to 1, Kubernetes upgraded", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		defer cancel()
 		opts := simOptions(sim, "k-three", "cp=1:etcd+controlplane", "w=2:worker")
+		opts.StringOptions["kubernetes-version"] = rkeimages.PreviousVersion
 		info := createCluster(ctx, t, p, opts, 3)
 		defer func() { removeCluster(t, sim, p, info, "k-three") }() // with the latest info, as Rancher would
 		rancherClient(ctx, t, p, info, []string{"k-three-cp-1", "k-three-w-1", "k-three-w-2"})
@@ -95,6 +114,36 @@ func TestKubernetesOnStandIn(t *testing.T) {
 			rancherClient(ctx, t, p, info, step.nodes)
 			if vms := clusterVMs(t, sim, "k-three"); len(vms) != len(step.nodes) {
 				t.Errorf("%d VMs after the update to %s, want %d", len(vms), step.workers, len(step.nodes))
+			}
+		}
+
+		// The upgrade replaces the Kubernetes containers with those of the new version's image.
+		image := func(vm, container string) string {
+			out, err := sim.Exec(ctx, "default/"+vm, "docker", "inspect", "--format", "{{.Config.Image}}", container)
+			if err != nil {
+				t.Fatalf("inspect %s on %s: %v", container, vm, err)
+			}
+			return strings.TrimSpace(string(out))
+		}
+		if got := image("k-three-cp-1", "kube-apiserver"); got != rkeimages.PreviousKubeTag {
+			t.Fatalf("kube-apiserver runs %s before the upgrade, want %s", got, rkeimages.PreviousKubeTag)
+		}
+		opts.StringOptions["kubernetes-version"] = "v1.32.7-rancher1-1"
+		start := time.Now()
+		upgraded, err := p.Client.Update(ctx, info, opts)
+		if upgraded != nil && upgraded.Metadata["state"] != "" {
+			info = upgraded
+		}
+		if err != nil {
+			t.Fatalf("upgrade to v1.32.7-rancher1-1: %v", err)
+		}
+		t.Logf("upgrade to v1.32.7-rancher1-1: %s", time.Since(start).Round(time.Millisecond))
+		rancherClient(ctx, t, p, info, []string{"k-three-cp-1", "k-three-w-1"})
+		for vm, containers := range map[string][]string{"k-three-cp-1": {"kube-apiserver", "kubelet"}, "k-three-w-1": {"kubelet", "kube-proxy"}} {
+			for _, c := range containers {
+				if got := image(vm, c); got != rkeimages.KubeTag {
+					t.Errorf("%s on %s runs %s after the upgrade, want %s", c, vm, got, rkeimages.KubeTag)
+				}
 			}
 		}
 	})

@@ -16,6 +16,13 @@ const (
 	PauseTag = "rancher/mirrored-pause:3.7"                   // podInfraContainer
 )
 
+// PreviousKubeTag is the hyperkube tag of v1.32.6-rancher1-1, whose other images are the default's:
+// the same image under it lets a cluster built at that version be upgraded to the default one.
+const (
+	PreviousVersion = "v1.32.6-rancher1-1"
+	PreviousKubeTag = "rancher/hyperkube:v1.32.6-rancher1"
+)
+
 // Scripts of the rke-tools image, by their path in it.
 //
 //go:embed all:imagefiles/rke-tools
@@ -92,6 +99,10 @@ func images(p parts, pauseArchive string) ([]imageDef, error) {
 		layers: []layerDef{baseLayer(p), {name: "tools", files: tools}},
 	}, {
 		tag:    KubeTag,
+		config: containerConfig{Env: []string{imagePath}, Cmd: []string{"/bin/bash"}},
+		layers: []layerDef{baseLayer(p), {name: "kube", files: kube}},
+	}, {
+		tag:    PreviousKubeTag, // the same image: its layers are stored once
 		config: containerConfig{Env: []string{imagePath}, Cmd: []string{"/bin/bash"}},
 		layers: []layerDef{baseLayer(p), {name: "kube", files: kube}},
 	}, {

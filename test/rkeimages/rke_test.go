@@ -23,7 +23,7 @@ var loadMetadata = sync.OnceValue(func() error {
 })
 
 // TestTagsAreRKEs checks the tags against the system images of RKE's default Kubernetes version,
-// the one the driver uses.
+// the one the driver uses, and of PreviousVersion.
 func TestTagsAreRKEs(t *testing.T) {
 	if err := loadMetadata(); err != nil {
 		t.Fatal(err)
@@ -31,17 +31,19 @@ func TestTagsAreRKEs(t *testing.T) {
 	if metadata.DefaultK8sVersion != "v1.32.7-rancher1-1" {
 		t.Errorf("RKE's default Kubernetes version is %s: the tags below are v1.32.7-rancher1-1's", metadata.DefaultK8sVersion)
 	}
-	imgs := metadata.K8sVersionToRKESystemImages[metadata.DefaultK8sVersion]
-	for name, got := range map[string]string{
-		"alpine": imgs.Alpine, "certDownloader": imgs.CertDownloader, "kubernetesServicesSidecar": imgs.KubernetesServicesSidecar,
-		"nginxProxy": imgs.NginxProxy, "kubernetes": imgs.Kubernetes, "etcd": imgs.Etcd, "podInfraContainer": imgs.PodInfraContainer,
-	} {
-		want := map[string]string{"kubernetes": KubeTag, "etcd": EtcdTag, "podInfraContainer": PauseTag}[name]
-		if want == "" {
-			want = ToolsTag
-		}
-		if got != want {
-			t.Errorf("RKE's %s image is %s, the set has %s", name, got, want)
+	for version, kubeTag := range map[string]string{metadata.DefaultK8sVersion: KubeTag, PreviousVersion: PreviousKubeTag} {
+		imgs := metadata.K8sVersionToRKESystemImages[version]
+		for name, got := range map[string]string{
+			"alpine": imgs.Alpine, "certDownloader": imgs.CertDownloader, "kubernetesServicesSidecar": imgs.KubernetesServicesSidecar,
+			"nginxProxy": imgs.NginxProxy, "kubernetes": imgs.Kubernetes, "etcd": imgs.Etcd, "podInfraContainer": imgs.PodInfraContainer,
+		} {
+			want := map[string]string{"kubernetes": kubeTag, "etcd": EtcdTag, "podInfraContainer": PauseTag}[name]
+			if want == "" {
+				want = ToolsTag
+			}
+			if got != want {
+				t.Errorf("RKE's %s image of %s is %s, the set has %s", name, version, got, want)
+			}
 		}
 	}
 }
