@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 )
 
 const (
@@ -73,7 +74,7 @@ func generateKubeVirtCRDs(ctx context.Context, out, version string) error {
 		cmd := exec.CommandContext(ctx, s[0], s[1:]...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = mod, env, &buf, &buf
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("generate KubeVirt CRDs: %s: %w\n%s", s[0]+" "+s[1], err, tail(buf.Bytes(), 30))
+			return fmt.Errorf("generate KubeVirt CRDs: %s: %w\n%s", s[0]+" "+s[1], err, logtail.Last(buf.String(), 30))
 		}
 	}
 	for _, f := range kubevirtCRDFiles {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
 )
 
@@ -148,7 +149,7 @@ func buildDockerTemplate(ctx context.Context, tmp string, set *rkeimages.Set, lo
 		stdin.Close()
 		_ = cmd.Wait()
 		log, _ := os.ReadFile(filepath.Join(work, "dockerd.log"))
-		return fmt.Errorf("build Docker template: %w: %s\ndockerd: %s", err, strings.TrimSpace(stderr.String()), tail(log, 15))
+		return fmt.Errorf("build Docker template: %w: %s\ndockerd: %s", err, strings.TrimSpace(stderr.String()), logtail.Last(string(log), 15))
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if strings.TrimSpace(line) != "ready" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 )
 
 // kubeBinaries returns the directory with kube-apiserver and kube-controller-manager: dir when given,
@@ -43,7 +44,7 @@ func kubeBinaries(ctx context.Context, dir string, logf func(string, ...any)) (s
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build Kubernetes binaries with %s: %w\n%s", script, err, tail(stderr.Bytes(), 30))
+		return "", fmt.Errorf("build Kubernetes binaries with %s: %w\n%s", script, err, logtail.Last(string(stderr.Bytes()), 30))
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		logf("harvestersim: %s built the Kubernetes binaries in %s", script, d.Round(time.Second))

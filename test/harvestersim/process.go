@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 )
 
 // proc is a child process the stand-in started and stops by PID.
@@ -152,7 +154,7 @@ func (p *proc) kill() {
 // exitError describes how the process ended, with the end of its log.
 func (p *proc) exitError() error {
 	data, _ := os.ReadFile(p.log)
-	return fmt.Errorf("%s exited (%v); end of %s:\n%s", p.name, p.err, p.log, tail(data, 25))
+	return fmt.Errorf("%s exited (%v); end of %s:\n%s", p.name, p.err, p.log, logtail.Last(string(data), 25))
 }
 
 // lineWriter copies output to a log and hands each complete line to onLine (exec.Cmd serialises writes

@@ -1,14 +1,12 @@
 package harvestersim
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/debian"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
 
@@ -56,16 +54,8 @@ func ensureRootfs(ctx context.Context, r Rootfs, mirror string, logf func(string
 }
 
 func debootstrap(ctx context.Context, dir string, pkgs []string, mirror string) error {
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return fmt.Errorf("build the fake hosts' root filesystem: debootstrap not found (apt-get install debootstrap): %w", err)
-	}
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(pkgs, ","),
-		"bookworm", dir, "http://"+mirror+"/debian")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("debootstrap bookworm into %s: %w\n%s", dir, err, tail(out.Bytes(), 30))
+	if err := debian.Bootstrap(ctx, dir, mirror, pkgs); err != nil {
+		return fmt.Errorf("build the fake hosts' root filesystem: %w", err)
 	}
 	// There is no init system in a fake host: keep package scripts from starting services, and leave
 	// host keys, the machine's resolver and hostname to each boot, as a cloud image does.
@@ -97,13 +87,4 @@ func debootstrap(ctx context.Context, dir string, pkgs []string, mirror string) 
 		}
 	}
 	return nil
-}
-
-// tail returns the last n lines of b, for error messages.
-func tail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 )
 
 // Start starts a stand-in for a test and stops it in the test's cleanup, also when the test fails.
@@ -55,7 +57,7 @@ func (s *Sim) logDiagnostics(t testing.TB) {
 	hostLogs, _ := filepath.Glob(filepath.Join(s.slot.dir, "hosts", "*", "console.log"))
 	for _, l := range append(logs, hostLogs...) {
 		if data, err := os.ReadFile(l); err == nil {
-			t.Logf("harvestersim: end of %s:\n%s", l, tail(data, 20))
+			t.Logf("harvestersim: end of %s:\n%s", l, logtail.Last(string(data), 20))
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 )
 
 // etcdVersion is the etcd built for rancher/mirrored-coreos-etcd, the version its tag names.
@@ -104,7 +106,7 @@ func goCommand(ctx context.Context, dir string, args ...string) error {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-buildvcs=false")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, lastLines(out.String(), 30))
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, logtail.Last(out.String(), 30))
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 )
 
 // kubeVersion is the Kubernetes release served under RKE's v1.32.7 tag: 1.32 cannot be built from
@@ -40,7 +42,7 @@ func ensureKubeBinaries(ctx context.Context, cache string, logf func(string, ...
 	cmd.Env = append(os.Environ(), "K8S_VERSION="+kubeVersion, "HARVESTERRKE_CACHE="+cache)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build Kubernetes v%s: %w\n%s", kubeVersion, err, lastLines(out.String(), 30))
+		return "", fmt.Errorf("build Kubernetes v%s: %w\n%s", kubeVersion, err, logtail.Last(out.String(), 30))
 	}
 	return dir, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/rke"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 	"github.com/rancher/rke/cluster"
 	"github.com/rancher/rke/metadata"
 	rketypes "github.com/rancher/rke/types"
@@ -106,7 +107,7 @@ func TestKubernetesFlags(t *testing.T) {
 				}
 				args := append(splitNUL(out), "--help")
 				if out, err := exec.Command(filepath.Join(kube, component), args...).CombinedOutput(); err != nil {
-					t.Errorf("%s v%s refuses RKE's flags %q: %v\n%s", component, kubeVersion, args, err, lastLines(string(out), 5))
+					t.Errorf("%s v%s refuses RKE's flags %q: %v\n%s", component, kubeVersion, args, err, logtail.Last(string(out), 5))
 				}
 			})
 		}
@@ -122,7 +123,7 @@ func TestKubernetesFlags(t *testing.T) {
 		for _, f := range strings.Fields(removed) {
 			out, err := exec.Command(filepath.Join(kube, c), "--"+f+"=", "--help").CombinedOutput()
 			if err == nil || !strings.Contains(string(out), "unknown flag") {
-				t.Errorf("the entrypoint drops --%s, but %s v%s accepts it: %s", f, c, kubeVersion, lastLines(string(out), 2))
+				t.Errorf("the entrypoint drops --%s, but %s v%s accepts it: %s", f, c, kubeVersion, logtail.Last(string(out), 2))
 			}
 		}
 	}

@@ -1,15 +1,12 @@
 package rkeimages
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/debian"
 )
 
 // debianPackages is what the Debian-based images need beyond debootstrap's minbase; the hyperkube
@@ -37,19 +34,8 @@ var unusedFiles = []string{
 // buildBase makes the base root filesystem in dir: Debian bookworm with debianPackages, trimmed,
 // with bash as /bin/sh (RKE's commands use `echo -e` and other bashisms through sh -c).
 func buildBase(ctx context.Context, dir, mirror string) error {
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return fmt.Errorf("build the image base: debootstrap not found (apt-get install debootstrap): %w", err)
-	}
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(debianPackages, ","),
-		"bookworm", dir, "http://"+mirror+"/debian")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	// On cancel, let debootstrap unmount /proc and /sys from the target before it ends.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("debootstrap bookworm into %s: %w\n%s", dir, err, lastLines(out.String(), 30))
+	if err := debian.Bootstrap(ctx, dir, mirror, debianPackages); err != nil {
+		return fmt.Errorf("build the image base: %w", err)
 	}
 	for _, p := range prunedPaths {
 		if err := emptyDir(filepath.Join(dir, p)); err != nil {
@@ -102,13 +88,4 @@ func emptyDir(dir string) error {
 		}
 	}
 	return nil
-}
-
-// lastLines returns the last n lines of s, for error messages.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
 )
 
 func main() {
@@ -125,7 +126,7 @@ func (d daemon) up(args []string) error {
 	msg, _ := io.ReadAll(ready)
 	if strings.TrimSpace(string(msg)) != "ok" {
 		data, _ := os.ReadFile(d.path("harvestersim.log"))
-		return fmt.Errorf("the stand-in did not start:\n%s", lastLines(string(data), 30))
+		return fmt.Errorf("the stand-in did not start:\n%s", logtail.Last(string(data), 30))
 	}
 	_ = cmd.Process.Release()
 	fmt.Printf("export KUBECONFIG=%s\n", d.path("kubeconfig"))
@@ -222,12 +223,4 @@ func (d daemon) down() error {
 	}
 	fmt.Fprintln(os.Stderr, "stopped")
 	return nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
