@@ -193,19 +193,6 @@ func buildDockerTemplate(ctx context.Context, tmp string, set *rkeimages.Set, lo
 	return nil
 }
 
-// childPID is the first child of pid (unshare's child: the namespaces' init).
-func childPID(pid int) (int, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return 0, fmt.Errorf("find the child of %d: %w", pid, err)
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0, fmt.Errorf("find the child of %d: it has exited", pid)
-	}
-	return strconv.Atoi(f[0])
-}
-
 // populateDocker fills a host's empty Docker storage from the template. The layers' files are hard
 // links when the template is on the same filesystem: overlay2 mounts an image layer only as a
 // read-only lower directory, and containers write to upper directories of their own, so no host can

@@ -176,16 +176,11 @@ func writeSeed(dir string, s seed) error {
 
 // initPID is the PID (in the machine's namespace) of the host's PID-namespace init: unshare's child.
 func (h *host) initPID() (int, error) {
-	pid := h.proc.cmd.Process.Pid
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	pid, err := childPID(h.proc.cmd.Process.Pid)
 	if err != nil {
 		return 0, fmt.Errorf("find init of host %s: %w", h.netns, err)
 	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0, fmt.Errorf("find init of host %s: it has exited", h.netns)
-	}
-	return strconv.Atoi(f[0])
+	return pid, nil
 }
 
 // stop tears the host down: killing the PID-namespace init makes the kernel kill every process in it

@@ -177,3 +177,16 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	}
 	return w.out.Write(p)
 }
+
+// childPID is the first child of pid (unshare's child: the namespaces' init).
+func childPID(pid int) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0, fmt.Errorf("find the child of %d: %w", pid, err)
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("find the child of %d: it has exited", pid)
+	}
+	return strconv.Atoi(f[0])
+}
