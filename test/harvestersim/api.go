@@ -2,52 +2,38 @@ package harvestersim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
-	"strings"
-	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/controller"
 )
+
+// AllVMs targets a fault at every VM; a fault for a VM's own name takes precedence over it.
+const AllVMs = controller.AllVMs
+
+// Fault changes how the stand-in treats a VM, to test the driver's handling of failures (see
+// controller.Fault).
+type Fault = controller.Fault
+
+// errNoSimulator is the error of what needs the simulator on a stand-in started without it.
+var errNoSimulator = errors.New("the simulator is not running (KubernetesOnly)")
 
 // InjectFault sets the fault of a VM ("<namespace>/<name>") or of AllVMs, replacing the target's
 // previous fault. A creation rejection is in force at the API server when InjectFault returns.
 func (s *Sim) InjectFault(ctx context.Context, target string, f Fault) error {
-	return s.setFault(ctx, target, &f)
+	if s.ctrl == nil {
+		return fmt.Errorf("inject fault: %w", errNoSimulator)
+	}
+	return s.ctrl.SetFault(ctx, target, &f)
 }
 
 // ClearFault removes the fault of a VM or of AllVMs.
 func (s *Sim) ClearFault(ctx context.Context, target string) error {
-	return s.setFault(ctx, target, nil)
-}
-
-func (s *Sim) setFault(ctx context.Context, target string, f *Fault) error {
-	if s.faults == nil {
-		return fmt.Errorf("inject fault: the simulator is not running (KubernetesOnly)")
+	if s.ctrl == nil {
+		return fmt.Errorf("clear fault: %w", errNoSimulator)
 	}
-	if ns, name, ok := strings.Cut(target, "/"); target != AllVMs && (!ok || ns == "" || name == "") {
-		return fmt.Errorf("inject fault: target %q: want <namespace>/<name> or %q", target, AllVMs)
-	}
-	before := s.faults.rejections()
-	s.faults.mu.Lock()
-	if f == nil {
-		delete(s.faults.byVM, target)
-	} else {
-		s.faults.byVM[target] = *f
-	}
-	s.faults.mu.Unlock()
-	if after := s.faults.rejections(); !maps.Equal(before, after) {
-		if err := setRejections(ctx, s.clients, after); err != nil {
-			return err
-		}
-		probe := target
-		if target == AllVMs {
-			probe = "default/harvestersim-probe" // a VM without a fault of its own
-		}
-		if err := waitRejection(ctx, s.clients, probe, s.faults.get(probe).RejectCreate != ""); err != nil {
-			return err
-		}
-	}
-	s.faults.onSet()
-	return nil
+	return s.ctrl.SetFault(ctx, target, nil)
 }
 
 // RestartAPIServer stops kube-apiserver and starts it again on the same port with the same data, as a
@@ -56,13 +42,8 @@ func (s *Sim) setFault(ctx context.Context, target string, f *Fault) error {
 // they resume at once rather than after client-go's reconnect backoff (up to a minute).
 func (s *Sim) RestartAPIServer(ctx context.Context) error {
 	s.stopController()
-	s.kcm.stop(3 * time.Second)
-	if err := s.api.restart(ctx); err != nil {
-		return fmt.Errorf("restart kube-apiserver: %w", err)
-	}
-	var err error
-	if s.kcm, err = s.startKCM(); err != nil {
-		return fmt.Errorf("restart kube-apiserver: %w", err)
+	if err := s.cp.RestartAPIServer(ctx); err != nil {
+		return err
 	}
 	if s.ctrl != nil {
 		if err := s.runController(); err != nil {
@@ -75,34 +56,19 @@ func (s *Sim) RestartAPIServer(ctx context.Context) error {
 // Exec runs argv as root inside the fake host of VM "<namespace>/<name>" and returns its standard
 // output (its standard error is in the error when it fails).
 func (s *Sim) Exec(ctx context.Context, vm string, argv ...string) ([]byte, error) {
-	if s.hosts == nil || s.hosts.noHosts {
-		return nil, fmt.Errorf("exec on %s: this stand-in runs no fake hosts", vm)
+	if s.hosts == nil {
+		return nil, fmt.Errorf("exec on %s: %w", vm, errNoSimulator)
 	}
-	h, err := s.hosts.host(vm)
-	if err != nil {
-		return nil, fmt.Errorf("exec on %s: %w", vm, err)
-	}
-	return h.exec(ctx, argv...)
+	return s.hosts.Exec(ctx, vm, argv...)
 }
 
 // PIDs returns the process IDs of the stand-in's components ("etcd", "kube-apiserver",
 // "kube-controller-manager") and of each fake host's init ("host <namespace>/<name>"), e.g. to measure
 // their memory.
 func (s *Sim) PIDs() map[string]int {
-	out := map[string]int{}
-	for name, p := range map[string]*proc{"etcd": s.etcdProc(), "kube-apiserver": s.apiProc(), "kube-controller-manager": s.kcm} {
-		if p != nil {
-			out[name] = p.cmd.Process.Pid
-		}
-	}
-	if s.hosts != nil && !s.hosts.noHosts {
-		for _, k := range s.hosts.keys() {
-			if h, err := s.hosts.host(k); err == nil {
-				if pid, err := h.initPID(); err == nil {
-					out["host "+k] = pid
-				}
-			}
-		}
+	out := s.cp.PIDs()
+	if s.hosts != nil {
+		maps.Copy(out, s.hosts.InitPIDs())
 	}
 	return out
 }

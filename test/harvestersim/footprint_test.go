@@ -12,14 +12,14 @@ import (
 	"time"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 // TestFootprint measures what docs/simulator.md reports (start-up and teardown time, memory of each
-// component and of a fake host, time per host) and fails when it grows far beyond it.
+// component and of a fake host, time per host) and logs it (go test -v); it fails when a fake host's
+// memory grows far beyond it. The times are not checked: they depend on what else the machine runs.
 func TestFootprint(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip(harvestersim.ErrNeedsRoot.Error())
-	}
+	testenv.NeedRoot(t, "the stand-in's fake hosts")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -111,14 +111,6 @@ func TestFootprint(t *testing.T) {
 	report = append(report, fmt.Sprintf("teardown: %s", teardown.Round(10*time.Millisecond)))
 	t.Log("footprint:\n" + strings.Join(report, "\n"))
 
-	for _, lim := range []struct {
-		what      string
-		got, most time.Duration
-	}{{"start-up", startup, time.Minute}, {"slowest VM", max, 30 * time.Second}, {"teardown", teardown, 30 * time.Second}} {
-		if lim.got > lim.most {
-			t.Errorf("%s took %s, more than %s", lim.what, lim.got, lim.most)
-		}
-	}
 	if hostRSS > 64*1024 {
 		t.Errorf("a fake host takes %d MiB, more than 64", hostRSS/1024)
 	}

@@ -23,16 +23,12 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
-)
-
-var (
-	vmGVR  = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
-	vmiGVR = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachineinstances"}
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/gvr"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/kubewatch"
 )
 
 const clusterLabel = "harvesterrke.io/cluster"
@@ -192,7 +188,7 @@ func (e *env) createVM(ctx context.Context, t *testing.T, s vmSpec) *unstructure
 
 func (e *env) createVMOnly(ctx context.Context, t *testing.T, s vmSpec) *unstructured.Unstructured {
 	t.Helper()
-	vm, err := e.dyn.Resource(vmGVR).Namespace("default").Create(ctx, toUnstructured(t, buildVM(s)), metav1.CreateOptions{FieldValidation: "Strict"})
+	vm, err := e.dyn.Resource(gvr.VirtualMachines).Namespace("default").Create(ctx, toUnstructured(t, buildVM(s)), metav1.CreateOptions{FieldValidation: "Strict"})
 	if err != nil {
 		t.Fatalf("create VM %s: %v", s.name, err)
 	}
@@ -220,9 +216,9 @@ func fromUnstructured(u *unstructured.Unstructured, obj any) error {
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj)
 }
 
-// waitNamed watches the named object of gvr in "default" until cond holds for it.
-func waitNamed(ctx context.Context, e *env, gvr schema.GroupVersionResource, name string, cond func(*unstructured.Unstructured) bool) error {
-	return e.waitObject(ctx, gvr, name, func(u *unstructured.Unstructured) bool { return u != nil && cond(u) })
+// waitNamed watches the named object of res in "default" until cond holds for it.
+func waitNamed(ctx context.Context, e *env, res schema.GroupVersionResource, name string, cond func(*unstructured.Unstructured) bool) error {
+	return e.waitObject(ctx, res, name, func(u *unstructured.Unstructured) bool { return u != nil && cond(u) })
 }
 
 func fingerprintMD5(k keys) string { return ssh.FingerprintLegacyMD5(k.client.PublicKey()) }
@@ -231,7 +227,7 @@ func fingerprintMD5(k keys) string { return ssh.FingerprintLegacyMD5(k.client.Pu
 func (e *env) waitVMI(ctx context.Context, t *testing.T, name string, cond func(*kubevirtv1.VirtualMachineInstance) bool) *kubevirtv1.VirtualMachineInstance {
 	t.Helper()
 	var got *kubevirtv1.VirtualMachineInstance
-	err := e.waitObject(ctx, vmiGVR, name, func(u *unstructured.Unstructured) bool {
+	err := e.waitObject(ctx, gvr.VirtualMachineInstances, name, func(u *unstructured.Unstructured) bool {
 		var vmi *kubevirtv1.VirtualMachineInstance
 		if u != nil {
 			vmi = &kubevirtv1.VirtualMachineInstance{}
@@ -251,31 +247,32 @@ func (e *env) waitVMI(ctx context.Context, t *testing.T, name string, cond func(
 	return got
 }
 
-// waitObject watches the named object in "default" until cond holds; a nil object means deleted.
-func (e *env) waitObject(ctx context.Context, gvr schema.GroupVersionResource, name string, cond func(*unstructured.Unstructured) bool) error {
-	ri := e.dyn.Resource(gvr).Namespace("default")
-	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = "metadata.name=" + name
-			return ri.List(ctx, o)
-		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = "metadata.name=" + name
-			return ri.Watch(ctx, o)
-		},
-	}
-	precondition := func(store cache.Store) (bool, error) {
-		_, exists, err := store.GetByKey("default/" + name)
-		return err == nil && !exists && cond(nil), err
-	}
-	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, precondition, func(ev watch.Event) (bool, error) {
-		if ev.Type == watch.Deleted {
-			return cond(nil), nil
-		}
-		u, _ := ev.Object.(*unstructured.Unstructured)
-		return u != nil && cond(u), nil
+// waitObject watches the named object in "default" until cond holds; a nil object means absent.
+func (e *env) waitObject(ctx context.Context, res schema.GroupVersionResource, name string, cond func(*unstructured.Unstructured) bool) error {
+	return kubewatch.Until(ctx, e.dyn.Resource(res).Namespace("default"), name, func(u *unstructured.Unstructured) (bool, error) {
+		return cond(u), nil
 	})
-	return err
+}
+
+// checkBootDelay checks that the VMI ran no sooner than delay after it was created, by the phase
+// transitions KubeVirt records: the measure of the stand-in, not of how fast the test saw it.
+func checkBootDelay(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance, delay time.Duration) {
+	t.Helper()
+	at := map[kubevirtv1.VirtualMachineInstancePhase]time.Time{}
+	for _, p := range vmi.Status.PhaseTransitionTimestamps {
+		at[p.Phase] = p.PhaseTransitionTimestamp.Time
+	}
+	pending, ran := at[kubevirtv1.Pending], at[kubevirtv1.Running]
+	if pending.IsZero() || ran.IsZero() {
+		t.Fatalf("VMI %s lacks its Pending or Running transition: %+v", vmi.Name, vmi.Status.PhaseTransitionTimestamps)
+	}
+	// The timestamps have whole seconds; truncating both cannot make a span of a whole number of
+	// seconds shorter.
+	took := ran.Sub(pending)
+	t.Logf("VMI %s running %s after it was created (boot delay %s)", vmi.Name, took, delay)
+	if took < delay.Truncate(time.Second) {
+		t.Errorf("VMI %s ran %s after it was created, before its boot delay of %s", vmi.Name, took, delay)
+	}
 }
 
 func running(vmi *kubevirtv1.VirtualMachineInstance) bool {
@@ -324,17 +321,8 @@ func run(c *ssh.Client, cmd string) (string, error) {
 // waitEvent watches the events of the named object until one with reason appears; it returns its message.
 func (e *env) waitEvent(ctx context.Context, t *testing.T, name, reason string) string {
 	t.Helper()
-	sel := "involvedObject.name=" + name + ",reason=" + reason
-	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return e.kube.CoreV1().Events("default").List(ctx, o)
-		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return e.kube.CoreV1().Events("default").Watch(ctx, o)
-		},
-	}
+	events := e.kube.CoreV1().Events("default")
+	lw := kubewatch.ListWatch(ctx, "involvedObject.name="+name+",reason="+reason, events.List, events.Watch)
 	var msg string
 	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Event{}, nil, func(ev watch.Event) (bool, error) {
 		if ev, ok := ev.Object.(*corev1.Event); ok {
@@ -356,10 +344,10 @@ func (e *env) deleteVMs(ctx context.Context, t *testing.T, cluster string, names
 	fg := metav1.DeletePropagationForeground
 	patch := []byte(`{"metadata":{"annotations":{"harvesterhci.io/removeAllPersistentVolumeClaims":"true"}}}`)
 	for _, name := range names {
-		if _, err := e.dyn.Resource(vmGVR).Namespace("default").Patch(ctx, name, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+		if _, err := e.dyn.Resource(gvr.VirtualMachines).Namespace("default").Patch(ctx, name, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.dyn.Resource(vmGVR).Namespace("default").Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+		if err := e.dyn.Resource(gvr.VirtualMachines).Namespace("default").Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
 			t.Fatal(err)
 		}
 	}

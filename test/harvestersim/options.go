@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/controller"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/hostimage"
 )
 
 // Options configure a stand-in. The zero value gives a Harvester with DefaultImages and DefaultNetworks
@@ -20,7 +23,7 @@ type Options struct {
 	DefaultUser string
 	// Rootfs is what VMs whose image does not say boot (default RootfsDocker).
 	Rootfs Rootfs
-	// RKEImages makes fake hosts ready for RKE (see kubernetes.go): RKE's images, built by
+	// RKEImages makes fake hosts ready for RKE (see package hosts): RKE's images, built by
 	// test/rkeimages, are in the Docker storage of hosts of the RootfsDocker image before dockerd
 	// starts, and every host gets the per-host runtime, cgroup and mount settings the kubelet needs
 	// on a machine shared with other hosts. The first use builds the images (minutes, then cached).
@@ -42,6 +45,20 @@ type Options struct {
 	// Logf receives progress and the simulator's messages (Start: t.Logf; New: discarded).
 	Logf func(format string, args ...any)
 }
+
+// Image is a VirtualMachineImage the stand-in registers; its VMs boot the given root filesystem.
+type Image = controller.Image
+
+// Rootfs is the image a fake host boots: a debootstrap'ed Debian, cached on disk per variant.
+type Rootfs = hostimage.Rootfs
+
+const (
+	// RootfsDocker has Debian's docker.io installed but not running, like a cloud image with Docker
+	// preinstalled: the driver's bootstrap must start dockerd.
+	RootfsDocker = hostimage.Docker
+	// RootfsPlain has no Docker, for the driver's "install Docker from distro packages" path.
+	RootfsPlain = hostimage.Plain
+)
 
 // DefaultImages are the images a stand-in registers unless told otherwise.
 var DefaultImages = []Image{
@@ -85,7 +102,7 @@ func (o Options) withDefaults() (Options, error) {
 		if img.Rootfs == "" {
 			img.Rootfs = o.Rootfs
 		}
-		if _, err := img.Rootfs.packages(); err != nil {
+		if err := img.Rootfs.Validate(); err != nil {
 			return o, fmt.Errorf("image %s: %w", img, err)
 		}
 		if img.DefaultUser == "" {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +18,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/controller"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/controlplane"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/hostimage"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/hosts"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim/slot"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/gvr"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/kubewatch"
 )
 
 // Sim is a running stand-in. Its exported fields say how to reach its API server as an admin.
@@ -31,37 +38,31 @@ type Sim struct {
 	// PEM: the cluster CA and an admin client certificate (group system:masters) and key.
 	Server                        string
 	CACert, ClientCert, ClientKey []byte
-	// Images and Networks are the registered images and networks, "<namespace>/<name>".
-	Images   []string
-	Networks []string
+	// Images and Networks are the registered images and networks, "<namespace>/<name>";
+	// StorageClass is Harvester's default storage class, for empty volumes.
+	Images       []string
+	Networks     []string
+	StorageClass string
+	// HostSubnet is the subnet of the fake hosts' first NICs, which the machine reaches (a /24). The
+	// stand-in hands out its addresses .2 to .65; a test's static addresses go above, up to .223.
+	HostSubnet netip.Prefix
+	// IPPoolRange (.224-.239 of HostSubnet) is for the ranges of tests' IPPools (see CreateIPPool): no
+	// host and no DHCP load balancer gets one of these. DHCPRange (.240-.254) is what load balancers
+	// with ipam dhcp get. Load balancers are served at their address from the machine and the hosts.
+	IPPoolRange, DHCPRange AddressRange
 
 	opts     Options
-	root     bool
-	slot     *slot
-	reg      *pidFile
-	etcd     *etcd
-	api      *apiServer
-	kcm      *proc
-	startKCM func() (*proc, error)
-	clients  *clients
-	hosts    *hostManager
-	kube     *kubeSupport
-	proxy    *http.Server // the hosts' apt proxy
-	switched bool         // the hosts' switch exists
-	tunables tunables     // the machine's sysctls when the stand-in started
-	faults   *faultSet
-	ctrl     *controller
+	dyn      dynamic.Interface
+	slot     *slot.Slot
+	cp       *controlplane.ControlPlane
+	network  *hosts.Network // nil without fake hosts
+	hosts    *hosts.Manager // nil with KubernetesOnly
+	ctrl     *controller.Controller
 	stopCtrl context.CancelFunc
 	waitCtrl func()
-	firewall bool
 
 	closeOnce sync.Once
 	closeErr  error
-}
-
-type clients struct {
-	dyn  dynamic.Interface
-	kube kubernetes.Interface
 }
 
 // ErrNeedsRoot is returned by New when fake hosts are asked for without root privileges.
@@ -98,9 +99,8 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 	if err != nil {
 		return nil, err
 	}
-	binDir, crdDir := p.binDir, p.crdDir
 
-	s = &Sim{opts: opts, root: root, kube: p.kube}
+	s = &Sim{opts: opts}
 	defer func() {
 		if err != nil {
 			if cerr := s.Close(); cerr != nil {
@@ -109,140 +109,88 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 			s = nil
 		}
 	}()
-	if s.slot, err = acquireSlot(runDir(), root, opts.Logf); err != nil {
+	if s.slot, err = slot.Acquire(slot.RunDir(), root, opts.Logf); err != nil {
 		return s, err
 	}
-	s.reg = &pidFile{path: filepath.Join(s.slot.dir, "pids")}
-	pki, err := newPKI(filepath.Join(s.slot.dir, "pki"))
+	s.HostSubnet = hosts.Subnet(s.slot.N)
+	s.IPPoolRange, s.DHCPRange = hosts.PoolRange(s.slot.N), hosts.DHCPRange(s.slot.N)
+	s.cp, err = controlplane.Start(ctx, controlplane.Config{
+		Dir: s.slot.Dir, BinDir: p.binDir, Etcd: etcdBin, CRDDir: p.crdDir, Registry: s.slot.Registry,
+	})
 	if err != nil {
 		return s, err
 	}
-	if s.etcd, err = startEtcd(ctx, etcdBin, s.slot.dir, s.reg); err != nil {
-		return s, err
-	}
-	if s.api, err = startAPIServer(ctx, filepath.Join(binDir, "kube-apiserver"), s.slot.dir, s.etcd.url, pki, s.reg); err != nil {
-		return s, err
-	}
-	s.Server, s.CACert, s.ClientCert, s.ClientKey = s.api.url, pki.CACert, pki.AdminCert, pki.AdminKey
-	if s.Kubeconfig, err = kubeconfig(s.Server, pki.CACert, pki.AdminCert, pki.AdminKey, "harvestersim"); err != nil {
-		return s, err
-	}
-	s.KubeconfigPath = filepath.Join(s.slot.dir, "kubeconfig")
-	if err := os.WriteFile(s.KubeconfigPath, s.Kubeconfig, 0o600); err != nil {
-		return s, fmt.Errorf("write kubeconfig: %w", err)
-	}
-	s.Config = restConfig(s.Server, pki.CACert, pki.AdminCert, pki.AdminKey)
-	s.clients = &clients{}
-	if s.clients.dyn, err = dynamic.NewForConfig(s.Config); err != nil {
+	s.Kubeconfig, s.KubeconfigPath, s.Config = s.cp.Kubeconfig, s.cp.KubeconfigPath, s.cp.Config
+	s.Server, s.CACert, s.ClientCert, s.ClientKey = s.cp.Server, s.cp.CACert, s.cp.AdminCert, s.cp.AdminKey
+	if s.dyn, err = dynamic.NewForConfig(s.Config); err != nil {
 		return s, fmt.Errorf("create client: %w", err)
-	}
-	if s.clients.kube, err = kubernetes.NewForConfig(s.Config); err != nil {
-		return s, fmt.Errorf("create client: %w", err)
-	}
-	// CRDs before the controller manager: its garbage collector then watches VMs from its first sync.
-	if crdDir != "" {
-		crds, err := loadCRDs(crdDir)
-		if err != nil {
-			return s, err
-		}
-		if err := installCRDs(ctx, s.clients.dyn, crds); err != nil {
-			return s, err
-		}
-	}
-	kcmConfig, err := kubeconfig(s.Server, pki.CACert, pki.KCMCert, pki.KCMKey, "kube-controller-manager")
-	if err != nil {
-		return s, err
-	}
-	kcmPath := filepath.Join(s.slot.dir, "kube-controller-manager.kubeconfig")
-	if err := os.WriteFile(kcmPath, kcmConfig, 0o600); err != nil {
-		return s, fmt.Errorf("write kubeconfig: %w", err)
-	}
-	s.startKCM = func() (*proc, error) {
-		return startControllerManager(filepath.Join(binDir, "kube-controller-manager"), s.slot.dir, kcmPath, pki, s.reg)
-	}
-	if s.kcm, err = s.startKCM(); err != nil {
-		return s, err
 	}
 	if opts.KubernetesOnly {
 		return s, nil
 	}
 	if withHosts {
-		if err := s.startNetwork(ctx); err != nil {
+		if s.network, err = hosts.StartNetwork(ctx, s.slot.N, opts.Mirror, opts.RKEImages, opts.Logf); err != nil {
 			return s, err
 		}
 	}
-	return s, s.startSimulator(ctx, withHosts)
-}
-
-// startNetwork makes what the hosts share: the firewall guard, the switch with the apt proxy on the
-// machine's side, and the record of the machine's sysctls that the hosts must leave alone.
-func (s *Sim) startNetwork(ctx context.Context) (err error) {
-	if s.opts.RKEImages {
-		if err := checkKernelForKubernetes(ctx); err != nil {
-			return err
-		}
-	}
-	if s.tunables, err = readTunables(); err != nil {
-		return err
-	}
-	if err := addFirewall(ctx, s.slot.n); err != nil {
-		return err
-	}
-	s.firewall = true
-	s.switched = true // set first: Close removes a half-made switch too
-	if err := createSwitch(ctx, s.slot.n); err != nil {
-		return err
-	}
-	proxy := newAptProxy([]string{s.opts.Mirror}, s.opts.Logf)
-	if s.proxy, err = proxy.serve(ctx, aptProxyAddr(s.slot.n)); err != nil {
-		return fmt.Errorf("start the hosts' apt proxy: %w", err)
-	}
-	return nil
+	return s, s.startSimulator(ctx, withHosts, p.kube)
 }
 
 // prepared is what a stand-in is made from.
 type prepared struct {
-	binDir, crdDir string       // Kubernetes binaries, KubeVirt CRDs
-	kube           *kubeSupport // with Options.RKEImages
+	binDir, crdDir string                // Kubernetes binaries, KubeVirt CRDs
+	kube           *hostimage.Kubernetes // with Options.RKEImages
 }
 
 // prepare returns the Kubernetes binaries, the KubeVirt CRDs and, with RKEImages, RKE's images in a
 // Docker storage, and makes sure the root filesystems exist, building what is missing in parallel.
 func prepare(ctx context.Context, opts Options, variants []Rootfs) (p prepared, err error) {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	do := func(fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
+	type part struct {
+		what  string
+		build func() error
 	}
-	do(func() (err error) { p.binDir, err = kubeBinaries(ctx, opts.KubeBinDir, opts.Logf); return err })
+	parts := []part{
+		{"Kubernetes binaries", func() (err error) { p.binDir, err = controlplane.Binaries(ctx, opts.KubeBinDir, opts.Logf); return err }},
+	}
 	if !opts.KubernetesOnly {
-		do(func() (err error) { p.crdDir, err = ensureKubeVirtCRDs(ctx, opts.Logf); return err })
+		parts = append(parts, part{"KubeVirt CRDs", func() (err error) { p.crdDir, err = controlplane.KubeVirtCRDs(ctx, opts.Logf); return err }})
 	}
 	if opts.RKEImages {
-		do(func() (err error) { p.kube, err = ensureKubeSupport(ctx, opts.Mirror, opts.Logf); return err })
+		parts = append(parts, part{"RKE's images", func() (err error) { p.kube, err = hostimage.ForKubernetes(ctx, opts.Mirror, opts.Logf); return err }})
 	}
 	slices.Sort(variants)
 	for _, v := range slices.Compact(variants) {
-		do(func() error { _, err := ensureRootfs(ctx, v, opts.Mirror, opts.Logf); return err })
+		parts = append(parts, part{"root filesystem " + string(v), func() error { _, err := hostimage.Ensure(ctx, v, opts.Mirror, opts.Logf); return err }})
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		ready int
+	)
+	for _, pt := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := pt.build()
+			mu.Lock()
+			defer mu.Unlock()
+			ready++
+			if err != nil {
+				errs = append(errs, err)
+			} else if took := time.Since(start); took > 5*time.Second { // it was built, not found
+				opts.Logf("harvestersim: %s ready in %s (%d of %d parts)", pt.what, took.Round(time.Second), ready, len(parts))
+			}
+		}()
 	}
 	wg.Wait()
 	return p, errors.Join(errs...)
 }
 
 // Prepare builds and caches everything a stand-in needs (Kubernetes binaries, KubeVirt CRDs, both root
-// filesystems, and with opts.RKEImages RKE's images), so that later starts are fast; CI runs it before
-// the tests.
+// filesystems, and with opts.RKEImages RKE's images), so that later starts are fast; make test and
+// make demo run it first (hack/setup.sh).
 func Prepare(ctx context.Context, opts Options) error {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -252,37 +200,42 @@ func Prepare(ctx context.Context, opts Options) error {
 	return err
 }
 
-func (s *Sim) startSimulator(ctx context.Context, withHosts bool) error {
-	s.faults = &faultSet{byVM: map[string]Fault{}}
-	if err := installFaultPolicy(ctx, s.clients); err != nil {
-		return err
+func (s *Sim) startSimulator(ctx context.Context, withHosts bool, kube *hostimage.Kubernetes) error {
+	kc, err := kubernetes.NewForConfig(s.Config)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
 	}
-	if err := setRejections(ctx, s.clients, map[string]string{}); err != nil {
-		return err
-	}
-	s.hosts = &hostManager{
-		slot: s.slot.n, dir: filepath.Join(s.slot.dir, "hosts"), noHosts: !withHosts, kube: s.kube,
-		reg: s.reg, logf: s.opts.Logf,
-		entries: map[string]*hostEntry{},
-	}
-	s.ctrl = newController(s.clients.dyn, s.clients.kube, s.hosts, s.faults, controllerConfig{
-		bootDelay: s.opts.BootDelay, defaultUser: s.opts.DefaultUser, defaultRootfs: s.opts.Rootfs,
-		mirror: s.opts.Mirror, logf: s.opts.Logf,
+	// The hosts tell the controller about their changes; it exists once they start.
+	var ctrl *controller.Controller
+	s.hosts = hosts.NewManager(hosts.Config{
+		Slot: s.slot.N, Dir: filepath.Join(s.slot.Dir, "hosts"), NoHosts: !withHosts, Kubernetes: kube,
+		Registry: s.slot.Registry, Logf: s.opts.Logf,
+		Changed: func() { ctrl.Notify() },
+		Booted:  func(key string) { ctrl.HostBooted(key) },
 	})
-	s.hosts.changed = s.ctrl.changes.notify
-	s.hosts.booted = func(key string) { s.ctrl.add(work{kind: "vm", key: key}) }
-	s.faults.onSet = s.ctrl.requeueAllVMs
+	ctrl = controller.New(s.dyn, kc, s.hosts, controller.Config{
+		BootDelay: s.opts.BootDelay, DefaultUser: s.opts.DefaultUser, DefaultRootfs: s.opts.Rootfs,
+		Mirror: s.opts.Mirror, Logf: s.opts.Logf, Network: s.network, DHCP: s.DHCPRange,
+	})
+	s.ctrl = ctrl
+	if err := ctrl.InstallFaults(ctx); err != nil {
+		return err
+	}
 	if err := s.runController(); err != nil {
 		return err
 	}
+	if err := ctrl.RegisterDefaultStorageClass(ctx); err != nil {
+		return err
+	}
+	s.StorageClass = controller.DefaultStorageClass
 	for _, img := range s.opts.Images {
-		if err := registerImage(ctx, s.clients, img); err != nil {
+		if err := ctrl.RegisterImage(ctx, img); err != nil {
 			return err
 		}
 		s.Images = append(s.Images, img.String())
 	}
 	for i, n := range s.opts.Networks {
-		if err := registerNetwork(ctx, s.clients, n, i+1); err != nil {
+		if err := ctrl.RegisterNetwork(ctx, n, i+1); err != nil {
 			return err
 		}
 		s.Networks = append(s.Networks, n)
@@ -293,7 +246,7 @@ func (s *Sim) startSimulator(ctx context.Context, withHosts bool) error {
 // runController starts a run of the simulator's controller.
 func (s *Sim) runController() error {
 	ctx, cancel := context.WithCancel(context.Background())
-	wait, err := s.ctrl.run(ctx, 4)
+	wait, err := s.ctrl.Run(ctx, 4)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("start the simulator: %w", err)
@@ -315,7 +268,10 @@ func (s *Sim) stopController() {
 func (s *Sim) waitImagesReady(ctx context.Context) error {
 	for _, ref := range s.Images {
 		ns, name, _ := strings.Cut(ref, "/")
-		err := waitForObject(ctx, s.clients.dyn.Resource(imageGVR).Namespace(ns), name, func(u *unstructured.Unstructured) (bool, error) {
+		err := kubewatch.Until(ctx, s.dyn.Resource(gvr.VirtualMachineImages).Namespace(ns), name, func(u *unstructured.Unstructured) (bool, error) {
+			if u == nil {
+				return false, nil
+			}
 			sc, _, _ := unstructured.NestedString(u.Object, "status", "storageClassName")
 			return sc != "", nil
 		})
@@ -326,54 +282,36 @@ func (s *Sim) waitImagesReady(ctx context.Context) error {
 	return nil
 }
 
-// Close stops everything the stand-in started (by PID) and removes everything it made: hosts,
-// network namespaces, veths, cgroups, firewall rules, mounts and files. A machine sysctl a host changed
+// Sweep removes what stand-ins whose owner process died left on this machine (processes, network
+// namespaces, veths, cgroups, firewall rules, mounts, files); running stand-ins are not touched. Start and
+// New sweep by themselves; the harvestersim command offers it for by-hand cleanup.
+func Sweep(logf func(string, ...any)) { slot.Sweep(logf) }
+
+// Close stops everything the stand-in started (by PID) and removes everything it made: load
+// balancers' forwarders and addresses, hosts, network namespaces, veths, cgroups, firewall rules,
+// mounts and files. A machine sysctl a host changed
 // is restored, and reported as an error. It is safe to call more than once.
 func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		s.stopController()
+		if s.ctrl != nil {
+			errs = append(errs, s.ctrl.Close())
+		}
 		if s.hosts != nil {
-			errs = append(errs, s.hosts.removeAll())
+			errs = append(errs, s.hosts.RemoveAll())
 		}
-		if s.proxy != nil {
-			_ = s.proxy.Close()
+		if s.cp != nil {
+			s.cp.Stop()
 		}
-		for _, p := range []*proc{s.kcm, s.apiProc(), s.etcdProc()} {
-			if p != nil {
-				p.stop(3 * time.Second)
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if s.switched {
-			errs = append(errs, deleteSwitch(ctx, s.slot.n))
-		}
-		if s.firewall {
-			errs = append(errs, removeFirewall(ctx, s.slot.n))
-		}
-		if s.tunables != nil {
-			errs = append(errs, s.tunables.restore())
+		if s.network != nil {
+			errs = append(errs, s.network.Close())
 		}
 		if s.slot != nil {
-			errs = append(errs, diskcache.RemoveTree(s.slot.dir))
-			s.slot.release()
+			errs = append(errs, diskcache.RemoveTree(s.slot.Dir))
+			s.slot.Release()
 		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
-}
-
-func (s *Sim) apiProc() *proc {
-	if s.api == nil {
-		return nil
-	}
-	return s.api.proc
-}
-
-func (s *Sim) etcdProc() *proc {
-	if s.etcd == nil {
-		return nil
-	}
-	return s.etcd.proc
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 const crashChildEnv = "HARVESTERSIM_TEST_CRASH_CHILD"
@@ -25,9 +26,7 @@ func TestSweepAfterCrash(t *testing.T) {
 		crashChild(t)
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip(harvestersim.ErrNeedsRoot.Error())
-	}
+	testenv.NeedRoot(t, "the stand-in's fake hosts")
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

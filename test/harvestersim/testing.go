@@ -12,15 +12,17 @@ import (
 	"time"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/logtail"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 // Start starts a stand-in for a test and stops it in the test's cleanup, also when the test fails.
-// Without root, a test that needs fake hosts is skipped with the reason; any other start failure fails
-// the test. A cold machine first builds what the stand-in needs (see Prepare).
+// Without root, a test that needs fake hosts is skipped with the reason (failed under make test, see
+// package testenv); any other start failure fails the test. A cold machine first builds what the
+// stand-in needs (see Prepare).
 func Start(t testing.TB, opts Options) *Sim {
 	t.Helper()
 	if os.Geteuid() != 0 && !opts.NoHosts && !opts.KubernetesOnly {
-		t.Skip(ErrNeedsRoot.Error())
+		testenv.Skip(t, ErrNeedsRoot.Error())
 	}
 	var stopped atomic.Bool
 	if opts.Logf == nil {
@@ -53,8 +55,8 @@ func Start(t testing.TB, opts Options) *Sim {
 
 // logDiagnostics prints the end of each component's and host's log, for a failed test.
 func (s *Sim) logDiagnostics(t testing.TB) {
-	logs, _ := filepath.Glob(filepath.Join(s.slot.dir, "*.log"))
-	hostLogs, _ := filepath.Glob(filepath.Join(s.slot.dir, "hosts", "*", "console.log"))
+	logs, _ := filepath.Glob(filepath.Join(s.slot.Dir, "*.log"))
+	hostLogs, _ := filepath.Glob(filepath.Join(s.slot.Dir, "hosts", "*", "console.log"))
 	for _, l := range append(logs, hostLogs...) {
 		if data, err := os.ReadFile(l); err == nil {
 			t.Logf("harvestersim: end of %s:\n%s", l, logtail.Last(string(data), 20))

@@ -9,8 +9,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/gvr"
 )
 
 // testInvalidVMRejected: the CRD schemas come from the KubeVirt types, so a misspelled or mistyped
@@ -37,7 +38,7 @@ func testInvalidVMRejected(t *testing.T, e *env) {
 		t.Run(tc.name, func(t *testing.T) {
 			u := toUnstructured(t, buildVM(debian12("invalid", "invalid", "")))
 			tc.mutate(u.Object)
-			_, err := e.dyn.Resource(vmGVR).Namespace("default").Create(ctx, u, metav1.CreateOptions{FieldValidation: "Strict"})
+			_, err := e.dyn.Resource(gvr.VirtualMachines).Namespace("default").Create(ctx, u, metav1.CreateOptions{FieldValidation: "Strict"})
 			if err == nil {
 				e.deleteVMs(ctx, t, "invalid", "invalid")
 			}
@@ -140,7 +141,7 @@ func testImageChecks(t *testing.T, e *env) {
 		if msg := e.waitEvent(ctx, t, tc.name, "FailedCreate"); !strings.Contains(msg, tc.want) {
 			t.Errorf("%s: event %q, want %q", tc.name, msg, tc.want)
 		}
-		err := e.waitObject(ctx, vmGVR, tc.name, func(u *unstructured.Unstructured) bool {
+		err := e.waitObject(ctx, gvr.VirtualMachines, tc.name, func(u *unstructured.Unstructured) bool {
 			vm := &kubevirtv1.VirtualMachine{}
 			if u == nil || fromUnstructured(u, vm) != nil {
 				return false
@@ -155,7 +156,7 @@ func testImageChecks(t *testing.T, e *env) {
 		if err != nil {
 			t.Errorf("%s: status never showed the problem: %v", tc.name, err)
 		}
-		if _, err := e.dyn.Resource(vmiGVR).Namespace("default").Get(ctx, tc.name, metav1.GetOptions{}); err == nil {
+		if _, err := e.dyn.Resource(gvr.VirtualMachineInstances).Namespace("default").Get(ctx, tc.name, metav1.GetOptions{}); err == nil {
 			t.Errorf("%s: a VMI was created", tc.name)
 		}
 	}
@@ -164,14 +165,13 @@ func testImageChecks(t *testing.T, e *env) {
 		"metadata": map[string]any{"name": "later", "namespace": "default"},
 		"spec":     map[string]any{"displayName": "later", "sourceType": "download", "url": "http://example.invalid/later.qcow2"},
 	}}
-	imageGVR := schema.GroupVersionResource{Group: "harvesterhci.io", Version: "v1beta1", Resource: "virtualmachineimages"}
-	if _, err := e.dyn.Resource(imageGVR).Namespace("default").Create(ctx, image, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+	if _, err := e.dyn.Resource(gvr.VirtualMachineImages).Namespace("default").Create(ctx, image, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitVMI(ctx, t, "img-missing", running)
 	e.deleteVMs(ctx, t, "img-missing", "img-missing")
 	e.deleteVMs(ctx, t, "img-wrong-sc", "img-wrong-sc")
-	if err := e.dyn.Resource(imageGVR).Namespace("default").Delete(ctx, "later", metav1.DeleteOptions{}); err != nil {
+	if err := e.dyn.Resource(gvr.VirtualMachineImages).Namespace("default").Delete(ctx, "later", metav1.DeleteOptions{}); err != nil {
 		t.Error(err)
 	}
 }
@@ -188,13 +188,13 @@ func testStopStart(t *testing.T, e *env) {
 	}
 	setRunStrategy := func(s kubevirtv1.VirtualMachineRunStrategy) {
 		patch := []byte(`{"spec":{"runStrategy":"` + string(s) + `"}}`)
-		if _, err := e.dyn.Resource(vmGVR).Namespace("default").Patch(ctx, "stopstart", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+		if _, err := e.dyn.Resource(gvr.VirtualMachines).Namespace("default").Patch(ctx, "stopstart", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	setRunStrategy(kubevirtv1.RunStrategyHalted)
 	e.waitVMI(ctx, t, "stopstart", func(vmi *kubevirtv1.VirtualMachineInstance) bool { return vmi == nil })
-	err := e.waitObject(ctx, vmGVR, "stopstart", func(u *unstructured.Unstructured) bool {
+	err := e.waitObject(ctx, gvr.VirtualMachines, "stopstart", func(u *unstructured.Unstructured) bool {
 		vm := &kubevirtv1.VirtualMachine{}
 		return u != nil && fromUnstructured(u, vm) == nil && vm.Status.PrintableStatus == kubevirtv1.VirtualMachineStatusStopped
 	})
@@ -224,17 +224,16 @@ func testKeyPair(t *testing.T, e *env) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	k := newKeys(t)
-	gvr := schema.GroupVersionResource{Group: "harvesterhci.io", Version: "v1beta1", Resource: "keypairs"}
 	kp := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "harvesterhci.io/v1beta1", "kind": "KeyPair",
 		"metadata": map[string]any{"name": "kp", "namespace": "default"},
 		"spec":     map[string]any{"publicKey": k.authorized},
 	}}
-	if _, err := e.dyn.Resource(gvr).Namespace("default").Create(ctx, kp, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+	if _, err := e.dyn.Resource(gvr.KeyPairs).Namespace("default").Create(ctx, kp, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
 		t.Fatal(err)
 	}
 	want := fingerprintMD5(k)
-	err := waitNamed(ctx, e, gvr, "kp", func(u *unstructured.Unstructured) bool {
+	err := waitNamed(ctx, e, gvr.KeyPairs, "kp", func(u *unstructured.Unstructured) bool {
 		fp, _, _ := unstructured.NestedString(u.Object, "status", "fingerPrint")
 		return fp == want
 	})

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 func TestRoot(t *testing.T) {
@@ -181,9 +183,7 @@ func TestPruneSiblings(t *testing.T) {
 }
 
 func TestRemoveTreeUnmounts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
+	testenv.NeedRoot(t, "mounts")
 	dir := filepath.Join(t.TempDir(), "interrupted .tmp") // a space: mountinfo escapes it as \040
 	target := filepath.Join(dir, "rootfs/proc")
 	if err := os.MkdirAll(target, 0o755); err != nil {

@@ -1,6 +1,10 @@
 package logtail
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestLast(t *testing.T) {
 	tests := []struct {
@@ -16,6 +20,31 @@ func TestLast(t *testing.T) {
 	for _, tc := range tests {
 		if got := Last(tc.s, tc.n); got != tc.want {
 			t.Errorf("Last(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestLines(t *testing.T) {
+	tests := []struct {
+		writes []string
+		want   []string
+	}{
+		{nil, nil},
+		{[]string{"a\nb\n"}, []string{"a", "b"}},
+		{[]string{"par", "tial\nrest"}, []string{"partial"}}, // an unfinished line waits for its end
+		{[]string{"\n\n"}, []string{"", ""}},
+	}
+	for _, tc := range tests {
+		var out strings.Builder
+		var got []string
+		w := Lines(&out, func(l string) { got = append(got, l) })
+		for _, s := range tc.writes {
+			if _, err := w.Write([]byte(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(got, tc.want) || out.String() != strings.Join(tc.writes, "") {
+			t.Errorf("writes %q: lines %q, copied %q", tc.writes, got, out.String())
 		}
 	}
 }
