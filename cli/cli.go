@@ -72,68 +72,75 @@ func (a *App) Run(args []string) int {
 
 const binaryName = "kontainer-engine-driver-harvesterrke"
 
-const usage = `Usage:
-  ` + binaryName + ` <port>         serve the driver to Rancher on 127.0.0.1:<port>
-  ` + binaryName + ` serve <port>   the same
-  ` + binaryName + ` <command> [options] [arguments]
-
-Commands:
-  create NAME [options]              create a cluster, or resume an interrupted create of NAME
-  update NAME [options]              change the options that may change (node counts, version, ...)
-  inspect NAME [-o json]             show a cluster: spec, nodes with address and phase, status
-  ls [-o json]                       list the clusters
-  rm NAME [-f]                       remove a cluster from Harvester and its local state
-  kubeconfig NAME [-o FILE]          print the cluster's admin kubeconfig, or write it to FILE
-  ip NAME [NODE]                     print the address of every node, or of NODE
-  ssh NAME NODE [CMD...]             run CMD (or a shell) on a node, with strict host keys
-  get-version NAME                   print the Kubernetes version the cluster's API reports
-  set-version NAME VERSION           upgrade Kubernetes to an RKE version (e.g. v1.32.7-rancher1-1)
-  get-cluster-size NAME              print the number of nodes registered in Kubernetes
-  set-cluster-size NAME COUNT        scale the last worker pool so the cluster has COUNT nodes
-  snapshot save|restore|rm NAME SNAPSHOT
-                                     take, restore or delete a named etcd snapshot
-  schema                             print the create options as JSON
-  version                            print the version (also --version)
-
-Cluster state is kept in $KONTAINER_HOME (default ~/.kontainer), clusters/<name>/config.json.
-Run '` + binaryName + ` <command> --help' for a command's options.
-`
-
 // command is one subcommand.
 type command struct {
+	name     string
 	synopsis string // arguments, for usage
+	summary  string // one line, for the list of commands
 	run      func(a *App, ctx context.Context, args []string) error
 }
 
-var commands map[string]command
+// commandList is every command in the order the usage lists them; the usage text is made from it.
+var commandList []command
 
 func init() {
-	// In init: the commands refer to usageOf, which refers to commands.
-	commands = map[string]command{
-		"create":           {"create NAME [options]", (*App).create},
-		"update":           {"update NAME [options]", (*App).update},
-		"inspect":          {"inspect NAME [-o text|json]", (*App).inspect},
-		"ls":               {"ls [-o text|json]", (*App).list},
-		"rm":               {"rm NAME [-f]", (*App).remove},
-		"kubeconfig":       {"kubeconfig NAME [-o FILE]", (*App).kubeconfig},
-		"ip":               {"ip NAME [NODE]", (*App).ip},
-		"ssh":              {"ssh NAME NODE [CMD...]", (*App).ssh},
-		"get-version":      {"get-version NAME", (*App).getVersion},
-		"set-version":      {"set-version NAME VERSION", (*App).setVersion},
-		"get-cluster-size": {"get-cluster-size NAME", (*App).getClusterSize},
-		"set-cluster-size": {"set-cluster-size NAME COUNT", (*App).setClusterSize},
-		"snapshot":         {"snapshot save|restore|rm NAME SNAPSHOT", (*App).snapshot},
+	// In init: the commands refer to usageOf, which refers to commandList.
+	commandList = []command{
+		{"create", "create NAME [options]", "create a cluster, or resume an interrupted create of NAME", (*App).create},
+		{"update", "update NAME [options]", "change the options that may change (node counts, version, ...)", (*App).update},
+		{"inspect", "inspect NAME [-o text|json]", "show a cluster: spec, nodes with address and phase, status", (*App).inspect},
+		{"ls", "ls [-o text|json]", "list the clusters", (*App).list},
+		{"rm", "rm NAME [-f]", "remove a cluster from Harvester and its local state", (*App).remove},
+		{"kubeconfig", "kubeconfig NAME [-o FILE]", "print the cluster's admin kubeconfig, or write it to FILE", (*App).kubeconfig},
+		{"ip", "ip NAME [NODE]", "print the address of every node, or of NODE", (*App).ip},
+		{"ssh", "ssh NAME NODE [CMD...]", "run CMD (or a shell) on a node, with strict host keys", (*App).ssh},
+		{"get-version", "get-version NAME", "print the Kubernetes version the cluster's API reports", (*App).getVersion},
+		{"set-version", "set-version NAME VERSION", "upgrade Kubernetes to an RKE version (e.g. v1.32.7-rancher1-1)", (*App).setVersion},
+		{"get-cluster-size", "get-cluster-size NAME", "print the number of nodes registered in Kubernetes", (*App).getClusterSize},
+		{"set-cluster-size", "set-cluster-size NAME COUNT", "scale the last worker pool so the cluster has COUNT nodes", (*App).setClusterSize},
+		{"snapshot", "snapshot save|restore|rm NAME SNAPSHOT", "take, restore or delete a named etcd snapshot", (*App).snapshot},
+		{"schema", "schema", "print the create options as JSON", func(a *App, _ context.Context, _ []string) error { return a.schema() }},
+		{"version", "version", "print the version (also --version)", func(a *App, _ context.Context, _ []string) error {
+			fmt.Fprintf(a.Stdout, "%s %s\n", driver.Name, a.Version)
+			return nil
+		}},
 	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commandList {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage is the whole usage text, made from the command table.
+func usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage:\n  %s <port>         serve the driver to Rancher on 127.0.0.1:<port>\n", binaryName)
+	fmt.Fprintf(&b, "  %s serve <port>   the same\n  %s <command> [options] [arguments]\n\nCommands:\n", binaryName, binaryName)
+	for _, c := range commandList {
+		if len(c.synopsis) > 33 {
+			fmt.Fprintf(&b, "  %s\n  %-33s  %s\n", c.synopsis, "", c.summary)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-33s  %s\n", c.synopsis, c.summary)
+	}
+	fmt.Fprintf(&b, "\nCluster state is kept in $KONTAINER_HOME (default ~/.kontainer), clusters/<name>/config.json.\n")
+	fmt.Fprintf(&b, "Run '%s <command> --help' for a command's options.\n", binaryName)
+	return b.String()
 }
 
 // usageOf is the usage text shown after a usage error in args' command.
 func usageOf(args []string) string {
 	if len(args) > 0 {
-		if c, ok := commands[args[0]]; ok {
+		if c, ok := lookup(args[0]); ok {
 			return fmt.Sprintf("Usage: %s %s\nRun '%s %s --help' for its options.\n", binaryName, c.synopsis, binaryName, args[0])
 		}
 	}
-	return usage
+	return usage()
 }
 
 func (a *App) run(args []string) error {
@@ -149,16 +156,13 @@ func (a *App) run(args []string) error {
 			return fmt.Errorf("%w: serve takes exactly one port", errUsage)
 		}
 		return a.serve(args[1])
-	case "schema":
-		return a.schema()
-	case "version", "--version", "-v":
-		fmt.Fprintf(a.Stdout, "%s %s\n", driver.Name, a.Version)
-		return nil
+	case "--version", "-v":
+		args[0] = "version"
 	case "help", "--help", "-h":
-		fmt.Fprint(a.Stdout, usage)
+		fmt.Fprint(a.Stdout, usage())
 		return nil
 	}
-	c, ok := commands[args[0]]
+	c, ok := lookup(args[0])
 	if !ok {
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
@@ -237,7 +241,7 @@ func (c *commonFlags) store() (store, error) {
 func (a *App) parse(fs *flag.FlagSet, args []string, min, max, stopAfter int, extraHelp func(io.Writer)) ([]string, error) {
 	pos, err := parseArgs(fs, args, stopAfter)
 	if errors.Is(err, flag.ErrHelp) {
-		c := commands[fs.Name()]
+		c, _ := lookup(fs.Name())
 		fmt.Fprintf(a.Stdout, "Usage: %s %s\n\nOptions:\n", binaryName, c.synopsis)
 		fs.SetOutput(a.Stdout)
 		fs.VisitAll(func(f *flag.Flag) {

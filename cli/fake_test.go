@@ -61,7 +61,7 @@ func (f *fakeProvisioner) Create(ctx context.Context, spec provision.Spec, st *p
 	return f.converge(ctx, spec, st, save)
 }
 
-func (f *fakeProvisioner) Update(ctx context.Context, _, spec provision.Spec, st *provision.State, save func(provision.State)) error {
+func (f *fakeProvisioner) Update(ctx context.Context, spec provision.Spec, st *provision.State, save func(provision.State)) error {
 	f.record("update", *st)
 	return f.converge(ctx, spec, st, save)
 }

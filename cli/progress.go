@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision"
@@ -141,7 +142,7 @@ func (p *progress) printf(format string, args ...interface{}) {
 func (p *progress) message(prefix, msg string, keep bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	msg = strings.TrimRight(msg, "\n")
+	msg = printable(strings.TrimRight(msg, "\n"))
 	if !p.tty {
 		for _, line := range strings.Split(msg, "\n") {
 			fmt.Fprintf(p.w, "[%7s] %s%s\n", clock(p.elapsed()), prefix, line)
@@ -285,4 +286,15 @@ func clock(d time.Duration) string {
 	}
 	d = d.Round(time.Second)
 	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// printable drops the control characters of a message (other than line breaks and tabs): messages
+// carry what nodes print, and escape sequences from a node must not drive the user's terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return -1
+	}, s)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 // syncBuffer is a bytes.Buffer safe for the progress ticker's writes.
@@ -84,7 +85,7 @@ func TestProgress(t *testing.T) {
 // script(1), which gives it a pseudo-terminal.
 func TestProgressOnTerminal(t *testing.T) {
 	if _, err := exec.LookPath("script"); err != nil {
-		t.Skip("script(1) not installed (util-linux)")
+		testenv.Skip(t, "script(1) not installed (util-linux)")
 	}
 	h := newHarness(t)
 	create := h.childCommand([]string{"FAKE_STEP=300ms", "FAKE_FAIL_AT=kubernetes"}, "create", "demo")
@@ -116,5 +117,27 @@ func TestProgressOnTerminal(t *testing.T) {
 	}
 	if strings.Contains(got, "[   0.") {
 		t.Errorf("plain log lines on a terminal:\n%s", got)
+	}
+}
+
+// Messages carry what nodes print: a node's escape sequences (a title change, a cleared screen, a
+// carriage return that hides the line before) reach the user's terminal as plain text, not commands.
+func TestProgressStripsControlCharacters(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		var out syncBuffer
+		p := newProgress(&out, tty, 200, false)
+		p.Infof("[n1] \x1b]0;owned\x07docker\rinstalled\x1b[2J\x00\x9b31m")
+		p.Warnf("[n1] bell\x07")
+		p.finish()
+		got := out.String()
+		// The progress display's own drawing uses escapes on a terminal; the node's never get through.
+		for _, bad := range []string{"\x1b]0;", "\x07", "\rinstalled", "\x1b[2J", "\x00", "\u009b"} {
+			if strings.Contains(got, bad) {
+				t.Errorf("tty %v: output has %q: %q", tty, bad, got)
+			}
+		}
+		if !tty && !strings.Contains(got, "owneddockerinstalled[2J") {
+			t.Errorf("the message's text is gone: %q", got)
+		}
 	}
 }

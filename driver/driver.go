@@ -12,6 +12,7 @@ import (
 	"github.com/rancher/rke/log"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/harvester"
 )
 
 // Name is the driver's name. Rancher derives it from the download URL's file name
@@ -23,7 +24,7 @@ const Name = "harvesterrke"
 // with it after every step.
 type Provisioner interface {
 	Create(ctx context.Context, spec provision.Spec, st *provision.State, save func(provision.State)) error
-	Update(ctx context.Context, old, spec provision.Spec, st *provision.State, save func(provision.State)) error
+	Update(ctx context.Context, spec provision.Spec, st *provision.State, save func(provision.State)) error
 	Remove(ctx context.Context, spec provision.Spec, st provision.State) error
 	SnapshotSave(ctx context.Context, spec provision.Spec, st provision.State, name string) error
 	SnapshotRestore(ctx context.Context, spec provision.Spec, st *provision.State, name string) error
@@ -59,13 +60,13 @@ func New(p Provisioner, opts ...DriverOption) *Driver {
 	return d
 }
 
-// GetCapabilities advertises what works: version and size (read and change) and etcd snapshots.
+// GetCapabilities advertises what works over gRPC: reading the version and the size, and etcd
+// snapshots. SetVersion and SetClusterSize return no ClusterInfo there, so the state they change
+// would be lost; Rancher upgrades and scales through Update, which the command line also uses.
 func (d *Driver) GetCapabilities(context.Context) (*types.Capabilities, error) {
 	c := &types.Capabilities{Capabilities: map[int64]bool{}}
 	for _, cap := range []int64{
-		types.GetVersionCapability, types.SetVersionCapability,
-		types.GetClusterSizeCapability, types.SetClusterSizeCapability,
-		types.EtcdBackupCapability,
+		types.GetVersionCapability, types.GetClusterSizeCapability, types.EtcdBackupCapability,
 	} {
 		c.AddCapability(cap)
 	}
@@ -93,13 +94,17 @@ func (d *Driver) Create(ctx context.Context, opts *types.DriverOptions, previous
 		if prev.Spec.Name != spec.Name {
 			return previous, fmt.Errorf("cluster info belongs to cluster %q, not %q", prev.Spec.Name, spec.Name)
 		}
-		st.Cluster = prev.Cluster
+		// A resumed Create goes on with what the first attempt made: the same rules as Update.
+		if err := immutableChanges(prev.Spec, spec); err != nil {
+			return previous, fmt.Errorf("resume cluster %s: %w", spec.Name, err)
+		}
+		st.State = prev.State
 	} else if !errors.Is(err, errNoState) {
 		return previous, fmt.Errorf("resume cluster %s: %w", spec.Name, err)
 	}
 	log.Infof(ctx, "[harvesterrke] creating cluster %s with %d nodes", spec.Name, spec.NodeCount())
 	info := &types.ClusterInfo{}
-	err = d.provisioner.Create(ctx, spec, &st.Cluster, d.saver(info, &st))
+	err = d.provisioner.Create(ctx, spec, &st.State, d.saver(info, &st))
 	return d.finish(info, st, err)
 }
 
@@ -124,7 +129,7 @@ func (d *Driver) update(ctx context.Context, info *types.ClusterInfo, st cluster
 	st.Spec = spec
 	log.Infof(ctx, "[harvesterrke] updating cluster %s", spec.Name)
 	out := &types.ClusterInfo{}
-	err := d.provisioner.Update(ctx, old, spec, &st.Cluster, d.saver(out, &st))
+	err := d.provisioner.Update(ctx, spec, &st.State, d.saver(out, &st))
 	if err != nil {
 		// Keep the spec the nodes were built from, so the next Update retries the change, but with
 		// the credentials given now: an expired token this call replaced stays replaced.
@@ -137,7 +142,7 @@ func (d *Driver) update(ctx context.Context, info *types.ClusterInfo, st cluster
 // saver encodes the state into info after each step and hands it to the checkpoint callback.
 func (d *Driver) saver(info *types.ClusterInfo, st *clusterState) func(provision.State) {
 	return func(s provision.State) {
-		st.Cluster = s
+		st.State = s
 		if d.checkpoint == nil {
 			return
 		}
@@ -165,7 +170,7 @@ func (d *Driver) PostCheck(ctx context.Context, info *types.ClusterInfo) (*types
 	if err != nil {
 		return info, fmt.Errorf("post-check: %w", err)
 	}
-	c, err := d.provisioner.Cluster(ctx, st.Cluster)
+	c, err := d.provisioner.Cluster(ctx, st.State)
 	if err != nil {
 		return info, fmt.Errorf("post-check cluster %s: %w", st.Spec.Name, err)
 	}
@@ -195,11 +200,12 @@ func (d *Driver) Remove(ctx context.Context, info *types.ClusterInfo) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("remove: %w", err)
+		return fmt.Errorf("remove: %w: the driver cannot tell what to delete; everything it made on Harvester carries the label %s=<the cluster's id in Rancher>: delete the VMs, secrets, volumes, service account, roles and role bindings with that label in the VM namespace (kubectl delete vm,secret,pvc,serviceaccount,role,rolebinding -n <namespace> -l %s=<id>)",
+			err, harvester.LabelCluster, harvester.LabelCluster)
 	}
 	log.Infof(ctx, "[harvesterrke] removing cluster %s", st.Spec.Name)
-	err = d.provisioner.Remove(ctx, st.Spec, st.Cluster)
-	if err != nil && !st.Cluster.CreatedAnything() {
+	err = d.provisioner.Remove(ctx, st.Spec, st.State)
+	if err != nil && !st.State.CreatedAnything() {
 		// The create failed before its first object (e.g. the pre-flight check): nothing is left behind.
 		log.Warnf(ctx, "[harvesterrke] cluster %s never created anything; not retrying its removal: %v", st.Spec.Name, err)
 		return nil
@@ -228,7 +234,7 @@ func (d *Driver) GetVersion(ctx context.Context, info *types.ClusterInfo) (*type
 	if err != nil {
 		return nil, fmt.Errorf("get version: %w", err)
 	}
-	c, err := d.provisioner.Cluster(ctx, st.Cluster)
+	c, err := d.provisioner.Cluster(ctx, st.State)
 	if err != nil {
 		return nil, fmt.Errorf("get version of cluster %s: %w", st.Spec.Name, err)
 	}
@@ -264,7 +270,7 @@ func (d *Driver) GetClusterSize(ctx context.Context, info *types.ClusterInfo) (*
 	if err != nil {
 		return nil, fmt.Errorf("get cluster size: %w", err)
 	}
-	c, err := d.provisioner.Cluster(ctx, st.Cluster)
+	c, err := d.provisioner.Cluster(ctx, st.State)
 	if err != nil {
 		return nil, fmt.Errorf("get size of cluster %s: %w", st.Spec.Name, err)
 	}
@@ -299,7 +305,7 @@ func (d *Driver) ETCDSave(ctx context.Context, info *types.ClusterInfo, _ *types
 	if err != nil {
 		return err
 	}
-	return d.provisioner.SnapshotSave(ctx, st.Spec, st.Cluster, name)
+	return d.provisioner.SnapshotSave(ctx, st.Spec, st.State, name)
 }
 
 // ETCDRestore restores the cluster from a named snapshot.
@@ -308,7 +314,7 @@ func (d *Driver) ETCDRestore(ctx context.Context, info *types.ClusterInfo, _ *ty
 	if err != nil {
 		return info, err
 	}
-	err = d.provisioner.SnapshotRestore(ctx, st.Spec, &st.Cluster, name)
+	err = d.provisioner.SnapshotRestore(ctx, st.Spec, &st.State, name)
 	return d.finish(&types.ClusterInfo{}, st, err)
 }
 
@@ -318,7 +324,7 @@ func (d *Driver) ETCDRemoveSnapshot(ctx context.Context, info *types.ClusterInfo
 	if err != nil {
 		return err
 	}
-	return d.provisioner.SnapshotRemove(ctx, st.Spec, st.Cluster, name)
+	return d.provisioner.SnapshotRemove(ctx, st.Spec, st.State, name)
 }
 
 func snapshotState(info *types.ClusterInfo, name string) (clusterState, error) {
@@ -334,13 +340,18 @@ func snapshotState(info *types.ClusterInfo, name string) (clusterState, error) {
 
 // GetK8SCapabilities describes the cluster's Kubernetes features as the driver builds them.
 func (d *Driver) GetK8SCapabilities(_ context.Context, opts *types.DriverOptions) (*types.K8SCapabilities, error) {
+	r := newOptionReader(opts)
 	c := &types.K8SCapabilities{
 		NodePoolScalingSupported: true,
 		NodePortRange:            "30000-32767",
-		// No cloud provider is configured on the nodes, so LoadBalancer services stay pending.
+		// Without Harvester's cloud provider, LoadBalancer services stay pending.
 		L4LoadBalancer: &types.LoadBalancerCapabilities{Enabled: false},
 	}
-	if newOptionReader(opts).str(optIngress) == "nginx" {
+	if r.boolean(optCloudProvider) {
+		c.L4LoadBalancer = &types.LoadBalancerCapabilities{Enabled: true, Provider: "Harvester",
+			ProtocolsSupported: []string{"TCP", "UDP"}, HealthCheckSupported: true}
+	}
+	if r.str(optIngress) == "nginx" {
 		c.IngressControllers = []*types.IngressCapabilities{{IngressProvider: "nginx"}}
 	}
 	return c, nil
@@ -352,7 +363,7 @@ func (d *Driver) RemoveLegacyServiceAccount(ctx context.Context, info *types.Clu
 	if err != nil {
 		return fmt.Errorf("remove legacy service account: %w", err)
 	}
-	c, err := d.provisioner.Cluster(ctx, st.Cluster)
+	c, err := d.provisioner.Cluster(ctx, st.State)
 	if err != nil {
 		return fmt.Errorf("remove legacy service account of cluster %s: %w", st.Spec.Name, err)
 	}

@@ -36,7 +36,7 @@ func (f *fakeProvisioner) Create(_ context.Context, spec provision.Spec, st *pro
 	return nil
 }
 
-func (f *fakeProvisioner) Update(_ context.Context, _, spec provision.Spec, st *provision.State, _ func(provision.State)) error {
+func (f *fakeProvisioner) Update(_ context.Context, spec provision.Spec, st *provision.State, _ func(provision.State)) error {
 	f.updates = append(f.updates, spec)
 	return f.updateErr
 }
@@ -96,7 +96,7 @@ func TestCreateFillsInfo(t *testing.T) {
 		t.Errorf("root CA = %q", info.RootCaCertificate)
 	}
 	st, err := decodeState(info)
-	if err != nil || st.Spec.Name != "c-abc12" || len(st.Cluster.Nodes) != 3 {
+	if err != nil || st.Spec.Name != "c-abc12" || len(st.State.Nodes) != 3 {
 		t.Fatalf("state: %v %+v", err, st)
 	}
 	out, err := d.PostCheck(context.Background(), info)
@@ -115,8 +115,8 @@ func TestCreateFailureReturnsPartialInfo(t *testing.T) {
 		t.Fatalf("want partial info and error, got %v %v", info, err)
 	}
 	st, derr := decodeState(info)
-	if derr != nil || len(st.Cluster.Nodes) != 2 {
-		t.Fatalf("partial state: %v %+v", derr, st.Cluster)
+	if derr != nil || len(st.State.Nodes) != 2 {
+		t.Fatalf("partial state: %v %+v", derr, st.State)
 	}
 	if checkpoints != 3 {
 		t.Errorf("checkpoints = %d, want one per step and one at the end", checkpoints)
@@ -127,8 +127,35 @@ func TestCreateFailureReturnsPartialInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := decodeState(info); len(st.Cluster.Nodes) != 2 {
-		t.Errorf("resumed create lost the nodes of the first attempt: %+v", st.Cluster.Nodes)
+	if st, _ := decodeState(info); len(st.State.Nodes) != 2 {
+		t.Errorf("resumed create lost the nodes of the first attempt: %+v", st.State.Nodes)
+	}
+}
+
+// Rancher retries a failed Create with the options of the form, which may have changed since: what
+// Update may not change, a resumed Create may not either, or the first attempt's VMs, disks and
+// keys would be left behind in the old namespace.
+func TestResumedCreateKeepsWhatCannotChange(t *testing.T) {
+	p := &fakeProvisioner{createdVMs: 2, createErr: errors.New("vm c-abc12-worker-1: no address")}
+	d := New(p)
+	info, err := d.Create(context.Background(), validOptions(), nil)
+	if err == nil || info == nil {
+		t.Fatalf("want partial info and error, got %v %v", info, err)
+	}
+	p.createErr = nil
+	for option, value := range map[string]string{"vm-namespace": "elsewhere", "image": "default/other", "network": "default/vlan2"} {
+		opts := validOptions()
+		opts.StringOptions[option] = value
+		out, err := d.Create(context.Background(), opts, info)
+		if got := problemOptions(t, errors.Unwrap(err)); !contains(got, option) {
+			t.Errorf("changed %s: error %v names %v", option, err, got)
+		}
+		if out != info {
+			t.Errorf("changed %s: the previous cluster info was not returned as it was", option)
+		}
+	}
+	if st, _ := decodeState(info); len(st.State.Nodes) != 2 {
+		t.Errorf("the refused creates lost the first attempt's nodes")
 	}
 }
 
@@ -265,9 +292,13 @@ func TestCapabilitiesAndFlags(t *testing.T) {
 	if err != nil || caps.Capabilities == nil {
 		t.Fatalf("capabilities: %v %+v", err, caps)
 	}
-	for _, c := range []int64{types.GetVersionCapability, types.SetVersionCapability, types.GetClusterSizeCapability, types.SetClusterSizeCapability, types.EtcdBackupCapability} {
-		if !caps.Capabilities[c] {
-			t.Errorf("capability %d not advertised", c)
+	for c, want := range map[int64]bool{
+		types.GetVersionCapability: true, types.GetClusterSizeCapability: true, types.EtcdBackupCapability: true,
+		// Over gRPC these return no ClusterInfo: what they change would be lost.
+		types.SetVersionCapability: false, types.SetClusterSizeCapability: false,
+	} {
+		if caps.Capabilities[c] != want {
+			t.Errorf("capability %d advertised: %v, want %v", c, caps.Capabilities[c], want)
 		}
 	}
 	fl, _ := d.GetDriverCreateOptions(context.Background())
@@ -299,8 +330,13 @@ func TestCapabilitiesAndFlags(t *testing.T) {
 func TestK8SCapabilities(t *testing.T) {
 	d := New(&fakeProvisioner{})
 	c, err := d.GetK8SCapabilities(context.Background(), validOptions())
-	if err != nil || !c.NodePoolScalingSupported || len(c.IngressControllers) != 1 || c.L4LoadBalancer.Enabled {
+	if err != nil || !c.NodePoolScalingSupported || len(c.IngressControllers) != 1 || !c.L4LoadBalancer.Enabled || c.L4LoadBalancer.Provider != "Harvester" {
 		t.Fatalf("%v %+v", err, c)
+	}
+	without := validOptions()
+	without.BoolOptions["harvester-cloud-provider"] = false
+	if c, _ := d.GetK8SCapabilities(context.Background(), without); c.L4LoadBalancer.Enabled {
+		t.Errorf("load balancers advertised without Harvester's cloud provider")
 	}
 	opts := validOptions()
 	opts.StringOptions["ingressProvider"] = "none"

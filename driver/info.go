@@ -14,11 +14,11 @@ func fillInfo(info *types.ClusterInfo, st clusterState) error {
 	if err := encodeState(info, st); err != nil {
 		return err
 	}
-	info.NodeCount = int64(len(st.Cluster.Nodes))
-	if len(st.Cluster.RKE.Kubeconfig) == 0 {
+	info.NodeCount = int64(len(st.State.Nodes))
+	if len(st.State.RKE.Kubeconfig) == 0 {
 		return nil
 	}
-	cfg, err := clientcmd.Load(st.Cluster.RKE.Kubeconfig)
+	cfg, err := clientcmd.Load(st.State.Kubeconfig())
 	if err != nil {
 		return fmt.Errorf("read the cluster's kubeconfig: %w", err)
 	}

@@ -37,11 +37,11 @@ func (v *View) Spec() provision.Spec { return v.st.Spec }
 
 // Nodes are the nodes as last observed, with pool, address and phase.
 func (v *View) Nodes() []provision.Node {
-	return append([]provision.Node(nil), v.st.Cluster.Nodes...)
+	return append([]provision.Node(nil), v.st.State.Nodes...)
 }
 
 // Kubeconfig is RKE's admin kubeconfig of the built cluster; empty until Kubernetes first came up.
-func (v *View) Kubeconfig() []byte { return v.st.Cluster.RKE.Kubeconfig }
+func (v *View) Kubeconfig() []byte { return v.st.State.Kubeconfig() }
 
 // HarvesterServer is the URL of the Harvester API the cluster was built through, for display.
 func (v *View) HarvesterServer() string {
@@ -63,7 +63,7 @@ func (v *View) HarvesterServer() string {
 // client key, and the endpoint with the host key the node must present (derived from the cluster's
 // seed, or recorded on first use when the cluster was created with trust on first use).
 func (v *View) SSH(node string) (ssh.Config, ssh.Endpoint, error) {
-	return provision.NodeAccess(v.st.Spec, v.st.Cluster, node)
+	return provision.NodeAccess(v.st.Spec, v.st.State, node)
 }
 
 // CurrentOptions returns a copy of opts, the options a cluster was created or updated with, with

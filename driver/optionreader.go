@@ -138,20 +138,6 @@ func (r *optionReader) text(name string, looksPlain func(string) bool) string {
 	return string(decoded)
 }
 
-// base64Bytes decodes an option that must be base64.
-func (r *optionReader) base64Bytes(name string) []byte {
-	v := r.str(name)
-	if v == "" {
-		return nil
-	}
-	b, err := decodeBase64(v)
-	if err != nil {
-		r.problem(name, "must be base64-encoded")
-		return nil
-	}
-	return b
-}
-
 func decodeBase64(s string) ([]byte, error) {
 	s = strings.Join(strings.Fields(s), "")
 	if b, err := base64.StdEncoding.DecodeString(s); err == nil {

@@ -19,6 +19,7 @@ const (
 	optCertData      = "client-certificate-data"
 	optKeyData       = "client-key-data"
 	optInsecureTLS   = "insecure-skip-tls-verify"
+	optFingerprint   = "credential-fingerprint"
 	optNamespace     = "vm-namespace"
 	optImage         = "image"
 	optCPUs          = "cpus"
@@ -41,6 +42,7 @@ const (
 	optNodePools     = "node-pools"
 	optDockerMethod  = "docker-install-method"
 	optDockerURL     = "docker-install-url"
+	optDockerURLHTTP = "docker-install-url-allow-http"
 	optDockerVersion = "docker-version"
 	optMirrors       = "registry-mirrors"
 	optInsecureRegs  = "insecure-registries"
@@ -56,6 +58,11 @@ const (
 	optIngress       = "ingress-provider"
 	optDNS           = "dns-provider"
 	optMonitoring    = "monitoring-provider"
+	optCloudProvider = "harvester-cloud-provider"
+	optCloudAPIURL   = "harvester-cloud-provider-api-url"
+	optAddonImages   = "harvester-addon-images"
+	optAPIAddress    = "control-plane-address"
+	optAPIIPPool     = "control-plane-ip-pool"
 	optVMTimeout     = "vm-ready-timeout"
 	optSSHTimeout    = "ssh-ready-timeout"
 )
@@ -89,6 +96,7 @@ const (
 	groupPools      = "Node pools"
 	groupDocker     = "Docker"
 	groupKubernetes = "Kubernetes"
+	groupCloud      = "Harvester cloud provider"
 	groupTimeouts   = "Timeouts"
 )
 
@@ -117,7 +125,7 @@ func Options() []Option {
 }
 
 func optionTable() []Option {
-	return []Option{
+	return append([]Option{
 		{Name: optKubeconfig, Type: types.StringType, Group: groupAccess, Secret: true, Mutable: true,
 			Usage: "Kubeconfig of the Harvester cluster (plain YAML or base64). One of three ways to authenticate: this, api-url + token, or api-url + client certificate and key"},
 		{Name: optAPIURL, Type: types.StringType, Group: groupAccess, Mutable: true,
@@ -132,6 +140,8 @@ func optionTable() []Option {
 			Usage: "Client key for api-url, base64-encoded PEM"},
 		{Name: optInsecureTLS, Type: types.BoolType, Group: groupAccess, Default: false, Mutable: true,
 			Usage: "Do not verify the TLS certificate of Harvester's API (insecure; for test setups only)"},
+		{Name: optFingerprint, Type: types.StringType, Group: groupAccess, Mutable: true,
+			Usage: "Set by the cluster form, not by hand: a fingerprint of the secret options (16 hex digits of SHA-256) that changes with them, so Rancher passes a new credential on to the driver; checked against the secrets given with it"},
 
 		{Name: optNamespace, Type: types.StringType, Group: groupVM, Default: defaultNamespace,
 			Usage: "Harvester namespace for the VMs, their disks and cloud-init secrets"},
@@ -148,7 +158,7 @@ func optionTable() []Option {
 		{Name: optDiskBus, Type: types.StringType, Group: groupVM, Default: defaultDiskBus,
 			Usage: "Root disk bus: virtio, scsi or sata"},
 		{Name: optNetwork, Type: types.StringType, Group: groupVM,
-			Usage: "VM network as <namespace>/<name> of a NetworkAttachmentDefinition; empty uses the pod network (masquerade)"},
+			Usage: "VM network as <namespace>/<name> of a NetworkAttachmentDefinition; empty uses the pod network (masquerade). For several NICs use networks"},
 		{Name: optSSHUser, Type: types.StringType, Group: groupVM, Default: defaultSSHUser,
 			Usage: "User the image's cloud-init creates and the driver logs in as (needs passwordless sudo)"},
 		{Name: optKeyPair, Type: types.StringType, Group: groupVM,
@@ -165,6 +175,7 @@ func optionTable() []Option {
 			Usage: "Description shown on the VMs in Harvester"},
 		{Name: optVMLabels, Type: types.StringSliceType, Group: groupVM, Default: []string{},
 			Usage: "Extra labels for the VMs, as key=value"},
+	}, append(vmOptionTable(), []Option{
 
 		{Name: optEtcdCount, Type: types.IntType, Group: groupPools, Default: int64(defaultPoolCount), Mutable: true,
 			Usage: "Number of etcd nodes (pool \"etcd\"); ignored when node-pools is set"},
@@ -179,6 +190,8 @@ func optionTable() []Option {
 			Usage: "How to install Docker where the image has none: script (docker-install-url), distro (the distribution's packages) or none"},
 		{Name: optDockerURL, Type: types.StringType, Group: groupDocker,
 			Usage: "Install script for the script method; empty uses https://releases.rancher.com/install-docker/<docker-version>.sh"},
+		{Name: optDockerURLHTTP, Type: types.BoolType, Group: groupDocker, Default: false, Mutable: true,
+			Usage: "Allow a plain http docker-install-url: the script runs as root on every node, so only for a mirror inside a trusted network"},
 		{Name: optDockerVersion, Type: types.StringType, Group: groupDocker, Default: defaultDockerVersion,
 			Usage: "Docker version (major.minor) the default install script installs"},
 		{Name: optMirrors, Type: types.StringSliceType, Group: groupDocker, Default: []string{},
@@ -211,11 +224,22 @@ func optionTable() []Option {
 		{Name: optMonitoring, Type: types.StringType, Group: groupKubernetes, Default: defaultMonitoring, Mutable: true,
 			Usage: "Metrics provider: metrics-server or none"},
 
+		{Name: optAPIAddress, Type: types.StringType, Group: groupKubernetes,
+			Usage: "The one address of the cluster's API, for clusters with several control planes: empty uses the first control-plane node's; load-balancer makes a Harvester load balancer in front of the control planes; or the IP address or DNS name of a load balancer you run in front of their port 6443. It is in the API server's certificate and the kubeconfig Rancher gets"},
+		{Name: optAPIIPPool, Type: types.StringType, Group: groupKubernetes,
+			Usage: "Harvester IPPool the load balancer's address comes from, with control-plane-address load-balancer; empty uses DHCP on the VM network"},
+		{Name: optCloudProvider, Type: types.BoolType, Group: groupCloud, Default: true, Mutable: true,
+			Usage: "Deploy Harvester's cloud provider and CSI driver: LoadBalancer services backed by Harvester load balancers, persistent volumes (StorageClass harvester, the default) backed by Harvester volumes; Update can turn it on, not off"},
+		{Name: optCloudAPIURL, Type: types.StringType, Group: groupCloud, Mutable: true,
+			Usage: "Harvester's API as the cluster's nodes reach it, e.g. https://<Harvester VIP>:6443; empty uses the server of the Harvester access, or Harvester's VIP when that server is Rancher's proxy"},
+		{Name: optAddonImages, Type: types.StringSliceType, Group: groupCloud, Default: []string{}, Mutable: true,
+			Usage: "Images replacing those of the pinned charts, as component=image with components cloud-provider, kube-vip, csi-driver, csi-node-driver-registrar, csi-resizer, csi-provisioner, csi-attacher"},
+
 		{Name: optVMTimeout, Type: types.IntType, Group: groupTimeouts, Default: int64(defaultVMTimeout), Mutable: true,
 			Usage: "Seconds to wait for every VM to run and report an IPv4 address"},
 		{Name: optSSHTimeout, Type: types.IntType, Group: groupTimeouts, Default: int64(defaultSSHTimeout), Mutable: true,
 			Usage: "Seconds to wait for every node to accept SSH logins"},
-	}
+	}...)...)
 }
 
 // flags turns options into kontainer-engine flags. Rancher reads Value, then Default; the

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -59,9 +60,13 @@ func parseOptions(opts *types.DriverOptions, previous *provision.Spec) (provisio
 	s.Template = parseTemplate(r, s.Name)
 	s.SSH = parseSSH(r, s.Template.KeyPair != "", previous)
 	s.Pools = parsePools(r, s.Template.NamePrefix)
+	parseVMOptions(r, &s.Template, s.Pools, previous == nil)
 	s.Docker = parseDocker(r)
 	s.Kubernetes = parseKubernetes(r)
 	checkKubernetes(r, s.Kubernetes)
+	s.CloudProvider = parseCloudProvider(r, s.Template.NamePrefix)
+	s.APIEndpoint = parseAPIEndpoint(r)
+	checkFingerprint(r)
 	s.Timeouts = provision.Timeouts{
 		VMReady:  seconds(r, optVMTimeout),
 		SSHReady: seconds(r, optSSHTimeout),
@@ -80,15 +85,26 @@ func parseAccess(r *optionReader, previous *provision.Spec) harvester.Credential
 		Insecure:   r.boolean(optInsecureTLS),
 	}
 	if previous != nil {
-		c = withPreviousSecrets(c, previous.Access)
+		var moved bool
+		if c, moved = withPreviousSecrets(c, previous.Access); moved && len(c.Kubeconfig) == 0 && c.Token == "" && len(c.KeyData) == 0 {
+			r.problem(secretOption(previous.Access), "required again: api-url, certificate-authority-data or insecure-skip-tls-verify changed, and a stored credential is only ever sent to the server it was given for")
+			return c
+		}
 	}
 	const ways = "authenticate with exactly one of: kubeconfig-content; api-url + token; api-url + client-certificate-data + client-key-data"
-	hasKubeconfig := len(c.Kubeconfig) > 0
-	hasCert := len(c.CertData) > 0 || len(c.KeyData) > 0
+	// What was given counts, valid or not: an invalid value has its own problem already, and must
+	// not also make another option look missing.
+	given := func(name string, parsed []byte) bool { return len(parsed) > 0 || r.str(name) != "" }
+	hasKubeconfig := given(optKubeconfig, c.Kubeconfig)
+	hasCertData, hasKeyData := given(optCertData, c.CertData), given(optKeyData, c.KeyData)
+	hasCert := hasCertData || hasKeyData
 	switch {
 	case hasKubeconfig && (c.Server != "" || c.Token != "" || hasCert || len(c.CAData) > 0):
 		r.problem(optKubeconfig, "cannot be combined with api-url, token or certificates; %s", ways)
 	case hasKubeconfig:
+		if len(c.Kubeconfig) == 0 {
+			break // not plain nor base64: already reported
+		}
 		if _, err := clientcmd.Load(c.Kubeconfig); err != nil {
 			// The parser's message can quote the file; it may hold credentials.
 			r.problem(optKubeconfig, "is not a valid kubeconfig")
@@ -102,8 +118,10 @@ func parseAccess(r *optionReader, previous *provision.Spec) harvester.Credential
 		switch {
 		case c.Token != "" && hasCert:
 			r.problem(optToken, "cannot be combined with client-certificate-data/client-key-data; %s", ways)
-		case hasCert && (len(c.CertData) == 0 || len(c.KeyData) == 0):
-			r.problem(optCertData, "client-certificate-data and client-key-data go together")
+		case hasCertData && !hasKeyData:
+			r.problem(optKeyData, "required with client-certificate-data: the two go together")
+		case hasKeyData && !hasCertData:
+			r.problem(optCertData, "required with client-key-data: the two go together")
 		case c.Token == "" && !hasCert:
 			r.problem(optToken, "required with api-url unless client-certificate-data and client-key-data are given")
 		}
@@ -112,20 +130,45 @@ func parseAccess(r *optionReader, previous *provision.Spec) harvester.Credential
 }
 
 // withPreviousSecrets fills the secrets Rancher strips from Update requests from the stored
-// credentials of the same authentication method; with no access option at all the stored
-// credentials are kept as they are.
-func withPreviousSecrets(c, prev harvester.Credentials) harvester.Credentials {
+// credentials of the same authentication method, but only while the server stays the same: the
+// URL, the CA that verifies it and whether it is verified at all. Otherwise whoever may edit the
+// cluster could send the stored token to a server of their choosing; moved reports that case.
+// With no access option at all the stored credentials are kept as they are.
+func withPreviousSecrets(c, prev harvester.Credentials) (_ harvester.Credentials, moved bool) {
+	if len(c.Kubeconfig) > 0 {
+		return c, false
+	}
+	if c.Server == "" && c.Token == "" && len(c.CertData) == 0 && len(c.KeyData) == 0 && len(c.CAData) == 0 {
+		if c.Insecure != prev.Insecure {
+			// Only verification changed: the stored credential stays out of it.
+			prev.Kubeconfig, prev.Token, prev.KeyData = nil, "", nil
+			prev.Insecure = c.Insecure
+			return prev, true
+		}
+		return prev, false
+	}
+	if c.Server != prev.Server || !bytes.Equal(c.CAData, prev.CAData) || c.Insecure != prev.Insecure {
+		return c, true
+	}
 	switch {
-	case len(c.Kubeconfig) > 0:
-		return c
-	case c.Server == "" && c.Token == "" && len(c.CertData) == 0 && len(c.KeyData) == 0 && len(c.CAData) == 0:
-		return prev
 	case len(c.CertData) > 0 && len(c.KeyData) == 0:
 		c.KeyData = prev.KeyData
 	case len(c.CertData) == 0 && c.Token == "":
 		c.Token = prev.Token
 	}
-	return c
+	return c, false
+}
+
+// secretOption is the option that holds the secret of credentials.
+func secretOption(c harvester.Credentials) string {
+	switch {
+	case len(c.Kubeconfig) > 0:
+		return optKubeconfig
+	case len(c.KeyData) > 0:
+		return optKeyData
+	default:
+		return optToken
+	}
 }
 
 func looksLikeKubeconfig(s string) bool {
@@ -197,7 +240,7 @@ func parseTemplate(r *optionReader, cluster string) harvester.VMTemplate {
 	if t.UserData != "" {
 		var doc map[string]interface{}
 		if err := yaml.Unmarshal([]byte(t.UserData), &doc); err != nil {
-			r.problem(optUserData, "is not valid #cloud-config YAML: %v", err)
+			r.problem(optUserData, "is not valid #cloud-config YAML: %s", harvester.YAMLProblem(err))
 		}
 	}
 	t.Labels = keyValues(r, optVMLabels, func(k, v string) []string {
@@ -381,13 +424,12 @@ func checkRoles(r *optionReader, pools []provision.Pool) {
 
 func parseDocker(r *optionReader) docker.Config {
 	c := docker.Config{
-		InstallMethod:            r.str(optDockerMethod),
-		InstallURL:               r.str(optDockerURL),
-		RegistryMirrors:          r.slice(optMirrors),
-		InsecureRegistries:       r.slice(optInsecureRegs),
-		StorageDriver:            r.str(optStorageDriver),
-		Labels:                   r.slice(optEngineLabels),
-		IgnoreUnsupportedVersion: r.boolean(optIgnoreDocker),
+		InstallMethod:      r.str(optDockerMethod),
+		InstallURL:         r.str(optDockerURL),
+		RegistryMirrors:    r.slice(optMirrors),
+		InsecureRegistries: r.slice(optInsecureRegs),
+		StorageDriver:      r.str(optStorageDriver),
+		Labels:             r.slice(optEngineLabels),
 	}
 	switch c.InstallMethod {
 	case docker.InstallScript:
@@ -398,8 +440,12 @@ func parseDocker(r *optionReader) docker.Config {
 			}
 			c.InstallURL = "https://releases.rancher.com/install-docker/" + version + ".sh"
 		}
-		if u, err := url.Parse(c.InstallURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			r.problem(optDockerURL, "must be an http(s) URL of an install script, got %q", c.InstallURL)
+		u, err := url.Parse(c.InstallURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			r.problem(optDockerURL, "must be an https URL of an install script, got %q", c.InstallURL)
+		case u.Scheme == "http" && !r.boolean(optDockerURLHTTP):
+			r.problem(optDockerURL, "must be https: the script runs as root on every node, and plain http lets anyone on the way change it (set %s for a mirror inside a trusted network)", optDockerURLHTTP)
 		}
 	case docker.InstallDistro, docker.InstallNone:
 	default:

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,6 +19,7 @@ import (
 	"github.com/rancher/kontainer-engine/types"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/harvester"
 )
 
 const testKubeconfig = `apiVersion: v1
@@ -193,7 +195,9 @@ func TestParseOptionsAccess(t *testing.T) {
 		{"url and certs", map[string]string{"api-url": "https://h:6443", "client-certificate-data": b64(cert), "client-key-data": b64(key)}, ""},
 		{"url without credentials", map[string]string{"api-url": "https://h:6443"}, "token"},
 		{"http url", map[string]string{"api-url": "http://h:6443", "token": "t"}, "api-url"},
-		{"cert without key", map[string]string{"api-url": "https://h:6443", "client-certificate-data": b64(cert)}, "client-certificate-data"},
+		{"cert without key", map[string]string{"api-url": "https://h:6443", "client-certificate-data": b64(cert)}, "client-key-data"},
+		{"key without cert", map[string]string{"api-url": "https://h:6443", "client-key-data": b64(key)}, "client-certificate-data"},
+		{"garbage kubeconfig names only itself", map[string]string{"kubeconfig-content": "%%%"}, "kubeconfig-content"},
 		{"token and cert", map[string]string{"api-url": "https://h:6443", "token": "t", "client-certificate-data": b64(cert), "client-key-data": b64(key)}, "token"},
 		{"kubeconfig and token", map[string]string{"kubeconfig-content": testKubeconfig, "token": "t"}, "kubeconfig-content"},
 		{"nothing", map[string]string{}, "api-url"},
@@ -378,4 +382,107 @@ func testPKI(t *testing.T) (ca, cert, key []byte) {
 	}
 	c := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return c, c, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// A secret Rancher leaves out of an Update is kept only while the server it was given for stays:
+// otherwise whoever may edit the cluster could have the stored token sent to a server of theirs.
+func TestStoredSecretsFollowTheirServer(t *testing.T) {
+	ca, cert, key := testPKI(t)
+	otherCA, _, _ := testPKI(t)
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	tokenPrev := provision.Spec{Access: harvester.Credentials{Server: "https://h:6443", Token: "stored-token", CAData: ca}}
+	certPrev := provision.Spec{Access: harvester.Credentials{Server: "https://h:6443", CertData: cert, KeyData: key}}
+	kubeconfigPrev := provision.Spec{Access: harvester.Credentials{Kubeconfig: []byte(testKubeconfig)}}
+	for _, tc := range []struct {
+		name    string
+		prev    provision.Spec
+		options map[string]string
+		bools   map[string]bool
+		problem string // the option the error must name; empty = the stored secret is kept
+	}{
+		{"same server", tokenPrev, map[string]string{"api-url": "https://h:6443", "certificate-authority-data": b64(ca)}, nil, ""},
+		{"other url", tokenPrev, map[string]string{"api-url": "https://evil:6443", "certificate-authority-data": b64(ca)}, nil, "token"},
+		{"other url, insecure", tokenPrev, map[string]string{"api-url": "https://evil:6443"}, map[string]bool{"insecure-skip-tls-verify": true}, "token"},
+		{"same url, other CA", tokenPrev, map[string]string{"api-url": "https://h:6443", "certificate-authority-data": b64(otherCA)}, nil, "token"},
+		{"same url, CA dropped", tokenPrev, map[string]string{"api-url": "https://h:6443"}, nil, "token"},
+		{"same url, now insecure", tokenPrev, map[string]string{"api-url": "https://h:6443", "certificate-authority-data": b64(ca)}, map[string]bool{"insecure-skip-tls-verify": true}, "token"},
+		{"client key, same server", certPrev, map[string]string{"api-url": "https://h:6443", "client-certificate-data": b64(cert)}, nil, ""},
+		{"client key, other url", certPrev, map[string]string{"api-url": "https://evil:6443", "client-certificate-data": b64(cert)}, nil, "client-key-data"},
+		{"kubeconfig, nothing changed", kubeconfigPrev, nil, nil, ""},
+		{"kubeconfig, now insecure", kubeconfigPrev, nil, map[string]bool{"insecure-skip-tls-verify": true}, "kubeconfig-content"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := validOptions()
+			delete(opts.StringOptions, "kubeconfig-content")
+			for k, v := range tc.options {
+				opts.StringOptions[k] = v
+			}
+			for k, v := range tc.bools {
+				opts.BoolOptions[k] = v
+			}
+			spec, err := parseOptions(opts, &tc.prev)
+			if tc.problem == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if spec.Access.Token != tc.prev.Access.Token || !bytes.Equal(spec.Access.KeyData, tc.prev.Access.KeyData) ||
+					!bytes.Equal(spec.Access.Kubeconfig, tc.prev.Access.Kubeconfig) {
+					t.Fatalf("stored secret not kept: %+v", spec.Access)
+				}
+				return
+			}
+			if got := problemOptions(t, err); !contains(got, tc.problem) {
+				t.Fatalf("error names %v, want %s: %v", got, tc.problem, err)
+			}
+			if spec.Access.Token == "stored-token" || bytes.Equal(spec.Access.KeyData, key) || len(spec.Access.Kubeconfig) > 0 {
+				t.Fatalf("the stored secret went along to the changed server: %+v", spec.Access)
+			}
+			if !strings.Contains(err.Error(), "changed") {
+				t.Errorf("the error does not say why the credential is needed again: %v", err)
+			}
+		})
+	}
+}
+
+// User data may hold secrets: an error about it says where it is wrong, never what it says.
+func TestUserDataErrorsQuoteNothing(t *testing.T) {
+	for _, ud := range []string{
+		"#cloud-config\n{hunter2: 1}: x\n",
+		"#cloud-config\n? [hunter2]\n: x",
+		"#cloud-config\na: *hunter2",
+		"#cloud-config\nhunter2",
+		"#cloud-config\na: b: hunter2",
+	} {
+		opts := validOptions()
+		opts.StringOptions["user-data"] = ud
+		_, err := ParseOptions(opts)
+		if got := problemOptions(t, err); !contains(got, "user-data") {
+			t.Errorf("%q: error names %v", ud, got)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the error quotes the user data: %v", err)
+		}
+	}
+}
+
+func TestDockerInstallURL(t *testing.T) {
+	for _, tc := range []struct {
+		url       string
+		allowHTTP bool
+		problem   bool
+	}{
+		{"https://mirror.example.com/install.sh", false, false},
+		{"http://mirror.example.com/install.sh", false, true},
+		{"http://mirror.example.com/install.sh", true, false},
+		{"ftp://mirror.example.com/install.sh", true, true},
+		{"https://", false, true},
+	} {
+		opts := validOptions()
+		opts.StringOptions["docker-install-url"] = tc.url
+		opts.BoolOptions["docker-install-url-allow-http"] = tc.allowHTTP
+		_, err := ParseOptions(opts)
+		if got := err != nil && contains(problemOptions(t, err), "docker-install-url"); got != tc.problem {
+			t.Errorf("%s (allow http %v): problem %v, want %v: %v", tc.url, tc.allowHTTP, got, tc.problem, err)
+		}
+	}
 }

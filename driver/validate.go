@@ -72,6 +72,20 @@ var fixedAfterCreate = []struct {
 	{optClusterCIDR, func(s provision.Spec) interface{} { return s.Kubernetes.ClusterCIDR }},
 	{optServiceCIDR, func(s provision.Spec) interface{} { return s.Kubernetes.ServiceCIDR }},
 	{optClusterDomain, func(s provision.Spec) interface{} { return s.Kubernetes.ClusterDomain }},
+	{optAPIAddress, func(s provision.Spec) interface{} { return s.APIEndpoint.Mode + s.APIEndpoint.Address }},
+	{optAPIIPPool, func(s provision.Spec) interface{} { return s.APIEndpoint.IPPool }},
+	{optNetworks, func(s provision.Spec) interface{} { return nicEntries(s.Template) }},
+	{optAddressNetwork, func(s provision.Spec) interface{} { return s.Template.AddressNetwork }},
+	{optNetworkData, func(s provision.Spec) interface{} { return s.Template.NetworkData }},
+	{optExtraDisks, func(s provision.Spec) interface{} { return diskEntries(s.Template) }},
+	{optCPUModel, func(s provision.Spec) interface{} { return s.Template.Hardware.CPUModel }},
+	{optCPUPinning, func(s provision.Spec) interface{} { return s.Template.Hardware.DedicatedCPU }},
+	{optIsolateEmu, func(s provision.Spec) interface{} { return s.Template.Hardware.IsolateEmulatorThread }},
+	{optEFI, func(s provision.Spec) interface{} { return s.Template.Hardware.EFI }},
+	{optSecureBoot, func(s provision.Spec) interface{} { return s.Template.Hardware.SecureBoot }},
+	{optTPM, func(s provision.Spec) interface{} { return s.Template.Hardware.TPM }},
+	{optVMAffinity, func(s provision.Spec) interface{} { return affinityText(s.Template) }},
+	{optAntiAffinity, func(s provision.Spec) interface{} { return antiAffinityText(s.Template) }},
 }
 
 // immutableChanges reports every option that differs from what the cluster was created with and
@@ -92,6 +106,10 @@ func immutableChanges(old, spec provision.Spec) error {
 			r.problem(f.option, "cannot change after creation (was %v, now %v)", before, after)
 		}
 	}
+	if old.CloudProvider.Enabled && !spec.CloudProvider.Enabled {
+		r.problem(optCloudProvider, "cannot be turned off: the cluster's load balancers and volumes depend on it")
+	}
+	staticAddressChanges(r, old, spec)
 	oldRoles := map[string][]string{}
 	for _, p := range old.Pools {
 		oldRoles[p.Name] = p.Roles
