@@ -13,7 +13,7 @@ func (p *Provisioner) Cluster(_ context.Context, st State) (Cluster, error) {
 	if len(st.RKE.Kubeconfig) == 0 {
 		return nil, errNoCluster
 	}
-	cs, err := kubeaccess.FromKubeconfig(st.RKE.Kubeconfig)
+	cs, err := kubeaccess.FromKubeconfig(st.Kubeconfig())
 	if err != nil {
 		return nil, err
 	}

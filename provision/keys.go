@@ -24,11 +24,11 @@ type clusterKeys struct {
 	seed      []byte
 }
 
-// ensureKeys loads the cluster's keys from its anchor Secret on Harvester, creating the Secret
-// (from the state's keys if it has them, else new ones) when it does not exist yet.
+// ensureKeys loads the cluster's keys and id from its anchor Secret on Harvester, creating the
+// Secret (from the state's keys and id if it has them, else new ones) when it does not exist yet.
 func (p *Provisioner) ensureKeys(ctx context.Context, hv *harvester.Client, spec Spec, st *State) (clusterKeys, error) {
-	cl := harvester.Cluster{Name: spec.Name, Template: spec.Template}
-	data, err := hv.LoadOrCreateAnchor(ctx, cl, func() (map[string][]byte, error) {
+	owner := harvester.Owner{Name: spec.Name, ID: st.ClusterID}
+	data, id, err := hv.LoadOrCreateAnchor(ctx, spec.Template.Namespace, spec.Template.NamePrefix, owner, func() (map[string][]byte, error) {
 		out := map[string][]byte{anchorHostKeySeed: st.HostKeySeed, anchorClientKey: st.ClientKey}
 		if len(out[anchorHostKeySeed]) == 0 {
 			seed, err := ssh.NewHostKeySeed()
@@ -51,6 +51,7 @@ func (p *Provisioner) ensureKeys(ctx context.Context, hv *harvester.Client, spec
 	if err != nil {
 		return clusterKeys{}, err
 	}
+	st.ClusterID = id
 	st.HostKeySeed = data[anchorHostKeySeed]
 	if len(st.HostKeySeed) != ssh.SeedSize {
 		return clusterKeys{}, fmt.Errorf("anchor secret %s/%s holds no valid host-key seed",

@@ -9,46 +9,43 @@ import (
 
 // SnapshotSave takes an etcd snapshot called name on every etcd node.
 func (p *Provisioner) SnapshotSave(ctx context.Context, spec Spec, st State, name string) error {
-	return p.withRKE(spec, st, func(cfg rke.Config, d rke.Dialers) error {
-		return rke.SnapshotSave(ctx, cfg, st.RKE, d, name)
-	})
+	_, err := p.snapshot(ctx, spec, st, snapshotSave, name)
+	return err
 }
 
 // SnapshotRestore restores etcd from the snapshot called name and brings the cluster back up.
 func (p *Provisioner) SnapshotRestore(ctx context.Context, spec Spec, st *State, name string) error {
-	return p.withRKE(spec, *st, func(cfg rke.Config, d rke.Dialers) error {
-		res, err := rke.SnapshotRestore(ctx, cfg, st.RKE, d, name)
-		if len(res.Files.State) > 0 {
-			st.RKE = res.Files
-		}
-		return err
-	})
+	files, err := p.snapshot(ctx, spec, *st, snapshotRestore, name)
+	if len(files.State) > 0 {
+		st.RKE = files
+	}
+	return err
 }
 
 // SnapshotRemove deletes the snapshot called name from the etcd nodes.
 func (p *Provisioner) SnapshotRemove(ctx context.Context, spec Spec, st State, name string) error {
-	return p.withRKE(spec, st, func(cfg rke.Config, d rke.Dialers) error {
-		return rke.SnapshotRemove(ctx, cfg, st.RKE, d, name)
-	})
+	_, err := p.snapshot(ctx, spec, st, snapshotRemove, name)
+	return err
 }
 
-// withRKE runs fn with RKE's view of a built cluster and dialers to its nodes.
-func (p *Provisioner) withRKE(spec Spec, st State, fn func(rke.Config, rke.Dialers) error) error {
+// snapshot runs a snapshot operation on the nodes of a built cluster; it returns RKE's files after it.
+func (p *Provisioner) snapshot(ctx context.Context, spec Spec, st State, op snapshotOp, name string) (rke.Files, error) {
 	if len(st.RKE.State) == 0 {
-		return errNoCluster
+		return rke.Files{}, errNoCluster
 	}
 	keys, err := keysFromState(spec, st)
 	if err != nil {
-		return err
+		return rke.Files{}, err
 	}
-	cfg, err := rkeConfig(spec, st.Nodes, keys)
+	cfg, err := rkeConfig(spec, st, st.Nodes)
 	if err != nil {
-		return fmt.Errorf("cluster %s: %w", spec.Name, err)
+		return rke.Files{}, fmt.Errorf("cluster %s: %w", spec.Name, err)
 	}
-	set, err := p.connect(spec, st.Nodes, keys)
+	session, err := p.steps.open(spec, keys, st.Nodes)
 	if err != nil {
-		return err
+		return rke.Files{}, err
 	}
-	defer set.close()
-	return fn(cfg, set.dialers())
+	defer session.close()
+	res, err := session.snapshot(ctx, op, cfg, st.RKE, name)
+	return res.Files, err
 }

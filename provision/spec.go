@@ -6,6 +6,7 @@ package provision
 import (
 	"time"
 
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/addons"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/docker"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/harvester"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/rke"
@@ -22,7 +23,37 @@ type Spec struct {
 	SSH        SSH
 	Docker     docker.Config
 	Kubernetes rke.Options
-	Timeouts   Timeouts
+	// CloudProvider is Harvester's cloud provider and CSI driver in the built cluster.
+	CloudProvider CloudProvider
+	// APIEndpoint is the address the cluster's API is reached at.
+	APIEndpoint APIEndpoint
+	Timeouts    Timeouts
+}
+
+// API endpoint modes.
+const (
+	EndpointNode         = ""              // the first control-plane node's address, as RKE gives it
+	EndpointLoadBalancer = "load-balancer" // a Harvester load balancer in front of the control planes
+	EndpointExternal     = "external"      // an address the user manages
+)
+
+// APIEndpoint is the one address of the cluster's API, which survives the loss of a control plane
+// when it is a load balancer's.
+type APIEndpoint struct {
+	Mode    string
+	Address string // EndpointExternal: an IP address or DNS name in front of the control planes' port 6443
+	IPPool  string // EndpointLoadBalancer: the IPPool its address comes from; empty means DHCP
+}
+
+// CloudProvider gives the built cluster LoadBalancer services backed by Harvester load balancers
+// and persistent volumes backed by Harvester volumes.
+type CloudProvider struct {
+	Enabled bool
+	// APIURL is Harvester's API as the cluster's nodes reach it; empty means the server of the
+	// Harvester access, or Harvester's VIP when that server is Rancher's proxy.
+	APIURL string
+	// Images override the images of the pinned charts; empty fields keep them.
+	Images addons.Images
 }
 
 // Pool is a group of identical nodes with the same Kubernetes roles.

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,20 +74,40 @@ func Bootstrap(ctx context.Context, cfg Config, nodes []Node, opts Options) ([]R
 	return results, errors.Join(errs...)
 }
 
+// existingPrefix marks the line with the node's daemon.json (base64) among whatever else the
+// command prints: the runner passes stderr on too (e.g. sudo's "unable to resolve host").
+const existingPrefix = "DAEMON_JSON_BASE64="
+
 // nodeScript is the bootstrap for one node: when the driver manages daemon.json, the node's
 // current file is read first so the settings the driver does not manage survive.
 func nodeScript(ctx context.Context, cfg Config, n Node) (string, error) {
 	if d, _ := daemonJSON(cfg, nil); d == "" {
 		return Script(cfg, n.User)
 	}
-	var existing strings.Builder
-	read := "cat " + nodeLayout.daemonJSON + " 2>/dev/null || true\n"
+	f := nodeLayout.daemonJSON
+	read := readDaemonJSON(f)
+	var encoded string
+	found := false
 	if err := n.Runner.Run(ctx, command(n.User), strings.NewReader(read), func(line string) {
-		existing.WriteString(line + "\n")
+		if v, ok := strings.CutPrefix(line, existingPrefix); ok {
+			encoded, found = v, true
+		}
 	}); err != nil {
-		return "", fmt.Errorf("read %s: %w", nodeLayout.daemonJSON, err)
+		return "", fmt.Errorf("read %s: %w", f, err)
 	}
-	return script(cfg, n.User, nodeLayout, []byte(existing.String()))
+	if !found {
+		return "", fmt.Errorf("read %s: the node printed no %s line", f, strings.TrimSuffix(existingPrefix, "="))
+	}
+	existing, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", f, err)
+	}
+	return script(cfg, n.User, nodeLayout, existing)
+}
+
+// readDaemonJSON prints the file at path (absent: empty) on one line after existingPrefix.
+func readDaemonJSON(path string) string {
+	return "printf '%s' " + existingPrefix + "; if [ -f " + shellQuote(path) + " ]; then base64 < " + shellQuote(path) + " | tr -d '\\n'; fi; echo\n"
 }
 
 func bootstrapNode(ctx context.Context, cfg Config, n Node, secrets []string) (Result, error) {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 // fakeNode is a fake root for running the generated script with /bin/sh: PATH holds only stubs
@@ -77,7 +79,7 @@ func newFakeNode(t *testing.T, s nodeSetup) *fakeNode {
 	for _, tool := range realTools {
 		path, err := exec.LookPath(tool)
 		if err != nil {
-			t.Skipf("%s not found: %v", tool, err)
+			testenv.Skipf(t, "%s not found: %v", tool, err)
 		}
 		if err := os.Symlink(path, filepath.Join(n.root, "bin", tool)); err != nil {
 			t.Fatal(err)
@@ -179,9 +181,7 @@ type step struct {
 }
 
 func TestScriptOnFakeNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs /bin/sh")
-	}
+	testenv.SkipShort(t, "runs /bin/sh")
 	mirror := func(m string) Config {
 		return Config{InstallMethod: InstallScript, InstallURL: "https://get.example/28.1.sh", RegistryMirrors: []string{m}}
 	}

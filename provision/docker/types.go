@@ -24,9 +24,9 @@ type Config struct {
 	Labels             []string          // engine labels, key=value
 	Options            map[string]string // extra daemon.json keys; values are JSON or plain strings
 	// SupportedVersions are the engine versions RKE accepts, as patterns like "28.1.x"; empty
-	// means no check.
+	// means no check. Both this and IgnoreUnsupportedVersion come from RKE's settings.
 	SupportedVersions []string
-	// IgnoreUnsupportedVersion accepts any installed version.
+	// IgnoreUnsupportedVersion accepts any installed version (RKE's ignore_docker_version).
 	IgnoreUnsupportedVersion bool
 }
 

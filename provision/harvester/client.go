@@ -1,14 +1,19 @@
 package harvester
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"os"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -26,11 +31,12 @@ var (
 
 // ListKinds maps the dynamic resources above to their list kinds, for dynamic/fake in tests.
 var ListKinds = map[schema.GroupVersionResource]string{
-	gvrVM:      "VirtualMachineList",
-	gvrVMI:     "VirtualMachineInstanceList",
-	gvrImage:   "VirtualMachineImageList",
-	gvrKeyPair: "KeyPairList",
-	gvrNetwork: "NetworkAttachmentDefinitionList",
+	gvrVM:           "VirtualMachineList",
+	gvrVMI:          "VirtualMachineInstanceList",
+	gvrImage:        "VirtualMachineImageList",
+	gvrKeyPair:      "KeyPairList",
+	gvrNetwork:      "NetworkAttachmentDefinitionList",
+	gvrLoadBalancer: "LoadBalancerList",
 }
 
 // Client reaches Harvester's Kubernetes API. Both clients are interfaces so tests can use the
@@ -42,9 +48,15 @@ type Client struct {
 	Concurrency int
 	// PreflightTimeout bounds each pre-flight request so an unreachable API fails fast; 0 means 15 s.
 	PreflightTimeout time.Duration
+	// DeleteTimeout bounds the wait for deleted objects to go (a VM stops within its grace period,
+	// 120 s, then Harvester removes its volumes); 0 means 10 minutes.
+	DeleteTimeout time.Duration
 	// Server and AuthOption name the API and the credential option in error messages.
 	Server     string
 	AuthOption string
+	// caData and insecure are how the client verifies Server, for credentials made for it.
+	caData   []byte
+	insecure bool
 }
 
 const (
@@ -54,6 +66,7 @@ const (
 
 	defaultConcurrency      = 10
 	defaultPreflightTimeout = 15 * time.Second
+	defaultDeleteTimeout    = 10 * time.Minute
 )
 
 // RESTConfig builds the REST configuration for credentials. TLS is verified unless Insecure is set.
@@ -88,7 +101,54 @@ func RESTConfig(c Credentials) (*rest.Config, error) {
 	cfg.QPS = clientQPS
 	cfg.Burst = clientBurst
 	cfg.UserAgent = "kontainer-engine-driver-harvester"
+	if err := trustRancherCAs(cfg); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+// RancherCAFiles are where Rancher puts its own CA certificates in the driver jail (the private CA
+// of an installation with its own certificates, and additional trusted CAs): a Harvester behind the
+// same CA must be trusted without certificate-authority-data. Outside the jail they are absent.
+var RancherCAFiles = []string{"/etc/ssl/cacerts.pem", "/etc/ssl/ca-additional.pem"}
+
+// trustRancherCAs makes cfg verify the server with the system's CAs and Rancher's, where cfg names
+// no CA of its own. client-go takes a CA only as the sole root, so this builds the transport
+// itself, with the proxy settings client-go would use (HTTPS_PROXY, NO_PROXY).
+func trustRancherCAs(cfg *rest.Config) error {
+	tc := cfg.TLSClientConfig
+	if tc.Insecure || len(tc.CAData) > 0 || tc.CAFile != "" {
+		return nil
+	}
+	var extra [][]byte
+	for _, f := range RancherCAFiles {
+		if pem, err := os.ReadFile(f); err == nil {
+			extra = append(extra, pem)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	tlsCfg, err := rest.TLSConfigFor(cfg)
+	if err != nil {
+		return fmt.Errorf("TLS configuration for %s: %w", cfg.Host, err)
+	}
+	if tlsCfg == nil {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, pem := range extra {
+		pool.AppendCertsFromPEM(pem)
+	}
+	tlsCfg.RootCAs = pool
+	t := &http.Transport{TLSClientConfig: tlsCfg, Proxy: cfg.Proxy}
+	cfg.Transport = utilnet.SetTransportDefaults(t)
+	cfg.TLSClientConfig = rest.TLSClientConfig{}
+	cfg.Proxy = nil
+	return nil
 }
 
 // authOption is the driver option that holds the credentials, for error messages.
@@ -127,7 +187,13 @@ func NewClientForConfig(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build kubernetes client for %s: %w", cfg.Host, err)
 	}
-	return &Client{Dynamic: dyn, Core: core, Server: cfg.Host, AuthOption: "credentials"}, nil
+	ca := cfg.TLSClientConfig.CAData
+	if len(ca) == 0 && cfg.TLSClientConfig.CAFile != "" {
+		if ca, err = os.ReadFile(cfg.TLSClientConfig.CAFile); err != nil {
+			return nil, fmt.Errorf("read the CA file of %s: %w", cfg.Host, err)
+		}
+	}
+	return &Client{Dynamic: dyn, Core: core, Server: cfg.Host, AuthOption: "credentials", caData: ca, insecure: cfg.TLSClientConfig.Insecure}, nil
 }
 
 func (c *Client) concurrency() int {
@@ -142,6 +208,13 @@ func (c *Client) preflightTimeout() time.Duration {
 		return c.PreflightTimeout
 	}
 	return defaultPreflightTimeout
+}
+
+func (c *Client) deleteTimeout() time.Duration {
+	if c.DeleteTimeout > 0 {
+		return c.DeleteTimeout
+	}
+	return defaultDeleteTimeout
 }
 
 func (c *Client) authOption() string {

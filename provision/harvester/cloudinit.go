@@ -3,6 +3,7 @@ package harvester
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -98,9 +99,25 @@ func parseCloudConfig(s string) (map[string]interface{}, error) {
 	}
 	var cfg map[string]interface{}
 	if err := yaml.Unmarshal([]byte(s), &cfg); err != nil {
-		return nil, fmt.Errorf("not #cloud-config YAML: %w", err)
+		return nil, fmt.Errorf("not #cloud-config YAML: %s", YAMLProblem(err))
 	}
 	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// YAMLProblem says what is wrong with a user's YAML without quoting it: the parser's messages
+// can quote the content (a key, an anchor), and user data may hold secrets.
+func YAMLProblem(err error) string {
+	msg := err.Error()
+	switch {
+	case yamlLine.MatchString(msg):
+		return "a syntax error at " + yamlLine.FindString(msg)
+	case strings.Contains(msg, "cannot unmarshal"):
+		return "it is not a map of cloud-config keys"
+	default:
+		return "it does not parse as YAML"
+	}
 }
 
 // mergeCloudConfig deep-merges extra into base: maps are merged key by key, lists are appended

@@ -47,7 +47,7 @@ func golden(t *testing.T, name string, got []byte) {
 // testCluster is a cluster as the driver would pass it; the host key is a placeholder, not a key.
 func testCluster() Cluster {
 	return Cluster{
-		Name: "c-abc12",
+		Owner: testOwner,
 		Template: VMTemplate{
 			Namespace:   "vms",
 			Image:       ObjectRef{Namespace: "images", Name: "ubuntu-2404"},
@@ -74,6 +74,17 @@ func testCluster() Cluster {
 		},
 	}
 }
+
+// testOwner is the test cluster; twinOwner a cluster of the same name made elsewhere (another
+// Rancher), otherOwner a cluster of another name. Ids are short, readable label values.
+var (
+	testOwner  = Owner{Name: "c-abc12", ID: "id-abc12"}
+	twinOwner  = Owner{Name: "c-abc12", ID: "id-twin"}
+	otherOwner = Owner{Name: "c-other", ID: "id-other"}
+)
+
+// legacyLabels are the labels a driver from before cluster ids put on a cluster's objects.
+func legacyLabels(name string) map[string]string { return map[string]string{LabelCluster: name} }
 
 var testEnv = Environment{StorageClass: "longhorn-ubuntu-2404", KeyPairKey: "ssh-ed25519 AAAAkeypair ops@example"}
 
@@ -251,7 +262,7 @@ func namespace(name string) *corev1.Namespace {
 // existingVM is a VM as the API server holds it, made from our own spec.
 func existingVM(t *testing.T, cl Cluster, pool string, n int) *unstructured.Unstructured {
 	t.Helper()
-	vm, err := VMSpec(cl, testEnv, pool, n)
+	vm, err := VMSpec(cl, testEnv, VM{Pool: pool, Index: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +272,35 @@ func existingVM(t *testing.T, cl Cluster, pool string, n int) *unstructured.Unst
 		t.Fatal(err)
 	}
 	return u
+}
+
+// vmNames lists the VMs' names.
+func vmNames(vms []VM) []string {
+	out := []string{}
+	for _, n := range vms {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// converge is what the orchestrator does with a cluster's VMs on each call: one look (List), one
+// plan, the surplus deleted, the missing created. It returns the VMs the cluster has afterwards.
+func converge(ctx context.Context, c *Client, cl Cluster, env Environment) ([]VM, error) {
+	vms, err := c.List(ctx, cl.Template.Namespace, cl.Owner)
+	if err != nil {
+		return nil, err
+	}
+	p, err := PlanVMs(cl, vms)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Surplus) > 0 {
+		if err := c.DeleteNodes(ctx, cl.Template.Namespace, cl.Owner, vmNames(p.Surplus)); err != nil {
+			return nil, err
+		}
+	}
+	created, err := c.CreateNodes(ctx, cl, env, p)
+	out := append(append([]VM{}, p.Keep...), created...)
+	SortVMs(cl, out)
+	return out, err
 }

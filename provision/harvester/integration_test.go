@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
@@ -48,6 +49,10 @@ func simCluster(t testing.TB, name string, workers int) Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	id, err := NewClusterID()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	hostKeys := map[string]HostKey{}
 	pools := []Pool{{Name: "cp", Count: 1}}
@@ -55,7 +60,7 @@ func simCluster(t testing.TB, name string, workers int) Cluster {
 		pools = append(pools, Pool{Name: "worker", Count: workers})
 	}
 	return Cluster{
-		Name: name,
+		Owner: Owner{Name: name, ID: id},
 		Template: VMTemplate{
 			Namespace:  simNS,
 			Image:      ObjectRef{Namespace: "default", Name: "debian-12-nodocker"},
@@ -124,30 +129,35 @@ func simClient(t testing.TB, s *harvestersim.Sim) (*Client, *requestCounter) {
 	return c, counter
 }
 
-// provision runs the orchestrator's sequence: pre-flight, anchor, reconcile, wait.
-func provision(ctx context.Context, t testing.TB, c *Client, cl Cluster, timeout time.Duration) ([]Node, error) {
+// provision runs the orchestrator's sequence: pre-flight, anchor (which keeps the cluster's id),
+// list, plan, delete the surplus, create the missing, wait.
+func provision(ctx context.Context, t testing.TB, c *Client, cl Cluster, timeout time.Duration) ([]VM, error) {
 	t.Helper()
 	env, err := c.Preflight(ctx, cl.Template)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.LoadOrCreateAnchor(ctx, cl, func() (map[string][]byte, error) {
+	_, id, err := c.LoadOrCreateAnchor(ctx, cl.Template.Namespace, cl.Template.NamePrefix, cl.Owner, func() (map[string][]byte, error) {
 		return map[string][]byte{"seed": []byte("test-only")}, nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	nodes, err := c.Reconcile(ctx, cl, env)
-	if err != nil {
-		return nodes, err
+	if id != cl.Owner.ID {
+		t.Fatalf("anchor id %q, want the cluster's %q", id, cl.Owner.ID)
 	}
-	return c.WaitForAddresses(ctx, cl.Template.Namespace, cl.Name, nodes, timeout)
+	vms, err := converge(ctx, c, cl, env)
+	if err != nil {
+		return vms, err
+	}
+	return c.WaitForAddresses(ctx, cl.Template.Namespace, cl.Owner, vms, timeout)
 }
 
-// clusterObjects lists what exists on the API server with the cluster label, plus the PVCs named
-// after its VMs: after Remove it must be empty.
+// clusterObjects lists what exists on the API server with the cluster's id label, plus the PVCs
+// named after its VMs: after Remove it must be empty.
 func clusterObjects(ctx context.Context, t testing.TB, c *Client, cl Cluster) []string {
 	t.Helper()
-	sel := metav1.ListOptions{LabelSelector: clusterSelector(cl.Name)}
+	sel := metav1.ListOptions{LabelSelector: cl.Owner.selector()}
 	var out []string
 	for _, gvr := range []struct {
 		kind string
@@ -173,7 +183,7 @@ func clusterObjects(ctx context.Context, t testing.TB, c *Client, cl Cluster) []
 		t.Fatal(err)
 	}
 	for _, p := range pvcs.Items {
-		if p.Labels[LabelCluster] == cl.Name || strings.HasPrefix(p.Name, cl.Template.NamePrefix+"-") {
+		if p.Labels[LabelClusterID] == cl.Owner.ID || strings.HasPrefix(p.Name, cl.Template.NamePrefix+"-") {
 			out = append(out, "PersistentVolumeClaim "+p.Name)
 		}
 	}
@@ -192,7 +202,7 @@ func clusterObjects(ctx context.Context, t testing.TB, c *Client, cl Cluster) []
 // the stand-in (fake hosts, volumes).
 func removeAndCheck(ctx context.Context, t testing.TB, s *harvestersim.Sim, c *Client, cl Cluster) {
 	t.Helper()
-	if err := c.Remove(ctx, cl.Template.Namespace, cl.Name); err != nil {
+	if err := c.Remove(ctx, cl.Template.Namespace, cl.Owner); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
 	if left := clusterObjects(ctx, t, c, cl); len(left) > 0 {
@@ -200,10 +210,10 @@ func removeAndCheck(ctx context.Context, t testing.TB, s *harvestersim.Sim, c *C
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := s.WaitNoLeftovers(wctx, clusterSelector(cl.Name)); err != nil {
+	if err := s.WaitNoLeftovers(wctx, cl.Owner.selector()); err != nil {
 		t.Errorf("after Remove: %v", err)
 	}
-	if err := c.Remove(ctx, cl.Template.Namespace, cl.Name); err != nil {
+	if err := c.Remove(ctx, cl.Template.Namespace, cl.Owner); err != nil {
 		t.Errorf("second Remove: %v", err)
 	}
 }
@@ -231,7 +241,7 @@ func TestIntegrationProvision(t *testing.T) {
 				}
 				checkVMOnServer(ctx, t, c, cl, env, node)
 			}
-			listed, err := c.List(ctx, simNS, cl.Name)
+			listed, err := c.List(ctx, simNS, cl.Owner)
 			if err != nil || !reflect.DeepEqual(listed, nodes) {
 				t.Errorf("List = %+v, %v; want %+v", listed, err, nodes)
 			}
@@ -251,13 +261,13 @@ func TestIntegrationProvision(t *testing.T) {
 
 // checkVMOnServer compares the VM the API server holds (after strict field validation against the
 // real CRD schema) with the spec we built: every field we set is there with our value.
-func checkVMOnServer(ctx context.Context, t testing.TB, c *Client, cl Cluster, env Environment, node Node) {
+func checkVMOnServer(ctx context.Context, t testing.TB, c *Client, cl Cluster, env Environment, node VM) {
 	t.Helper()
 	got, err := c.Dynamic.Resource(gvrVM).Namespace(cl.Template.Namespace).Get(ctx, node.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get vm %s: %v", node.Name, err)
 	}
-	want, err := VMSpec(cl, env, node.Pool, node.Index)
+	want, err := VMSpec(cl, env, node)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +301,10 @@ func checkVMOnServer(ctx context.Context, t testing.TB, c *Client, cl Cluster, e
 	if err != nil {
 		t.Fatalf("root disk of %s: %v", vm.Name, err)
 	}
-	if pvc.Annotations[annotationImageID] != simImage || pvc.Labels[LabelCluster] != cl.Name {
+	if vm.UID != types.UID(node.UID) {
+		t.Errorf("vm %s has uid %s, the driver saw %s", vm.Name, vm.UID, node.UID)
+	}
+	if pvc.Annotations[annotationImageID] != simImage || pvc.Labels[LabelCluster] != cl.Owner.Name || pvc.Labels[LabelClusterID] != cl.Owner.ID {
 		t.Errorf("root disk of %s: imageId %q labels %v", vm.Name, pvc.Annotations[annotationImageID], pvc.Labels)
 	}
 }
@@ -330,7 +343,7 @@ func subset(want, got interface{}, path string) (string, bool) {
 	}
 }
 
-// TestIntegrationResumeAfterKill kills a Reconcile part way through creating VMs (as a killed
+// TestIntegrationResumeAfterKill kills a converging call part way through creating VMs (as a killed
 // driver process would stop) and checks that the next one completes without duplicates.
 func TestIntegrationResumeAfterKill(t *testing.T) {
 	s := harvestersim.Start(t, harvestersim.Options{})
@@ -360,29 +373,29 @@ func TestIntegrationResumeAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := killed.Reconcile(killCtx, cl, env); err == nil {
-		t.Fatal("the killed Reconcile reported success")
+	if _, err := converge(killCtx, killed, cl, env); err == nil {
+		t.Fatal("the killed call reported success")
 	}
 	c, _ := simClient(t, s)
-	nodes, err := c.Reconcile(ctx, cl, env)
+	nodes, err := converge(ctx, c, cl, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(nodes) != 10 {
-		t.Errorf("nodes after resume = %v", nodeNames(nodes))
+		t.Errorf("nodes after resume = %v", vmNames(nodes))
 	}
-	vms, err := c.Dynamic.Resource(gvrVM).Namespace(simNS).List(ctx, metav1.ListOptions{LabelSelector: clusterSelector(cl.Name)})
+	vms, err := c.Dynamic.Resource(gvrVM).Namespace(simNS).List(ctx, metav1.ListOptions{LabelSelector: cl.Owner.selector()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets, err := c.Core.CoreV1().Secrets(simNS).List(ctx, metav1.ListOptions{LabelSelector: clusterSelector(cl.Name)})
+	secrets, err := c.Core.CoreV1().Secrets(simNS).List(ctx, metav1.ListOptions{LabelSelector: cl.Owner.selector()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(vms.Items) != 10 || len(secrets.Items) != 10 {
 		t.Errorf("after resume: %d VMs and %d secrets, want 10 each", len(vms.Items), len(secrets.Items))
 	}
-	if _, err := c.WaitForAddresses(ctx, simNS, cl.Name, nodes, 3*time.Minute); err != nil {
+	if _, err := c.WaitForAddresses(ctx, simNS, cl.Owner, nodes, 3*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	removeAndCheck(ctx, t, s, c, cl)
@@ -477,13 +490,13 @@ func TestIntegrationFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := c.Reconcile(ctx, cl, env)
+	nodes, err := converge(ctx, c, cl, env)
 	wantAll(t, err, "create vm default/it-fault-worker-3", "quota exceeded (test)")
-	t.Logf("Reconcile: %v", err)
-	if got := nodeNames(nodes); !reflect.DeepEqual(got, []string{"it-fault-cp-1", "it-fault-worker-1", "it-fault-worker-2"}) {
+	t.Logf("CreateNodes: %v", err)
+	if got := vmNames(nodes); !reflect.DeepEqual(got, []string{"it-fault-cp-1", "it-fault-worker-1", "it-fault-worker-2"}) {
 		t.Errorf("nodes = %v", got)
 	}
-	nodes, err = c.WaitForAddresses(ctx, simNS, cl.Name, nodes, 10*time.Second)
+	nodes, err = c.WaitForAddresses(ctx, simNS, cl.Owner, nodes, 10*time.Second)
 	wantAll(t, err, "it-fault-worker-1: running, no address on the first interface yet")
 	t.Logf("WaitForAddresses: %v", err)
 	if strings.Contains(err.Error(), "it-fault-cp-1") || nodes[0].Address == "" {
@@ -503,17 +516,17 @@ func TestIntegrationWaitSurvivesAPIRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := c.Reconcile(ctx, cl, env)
+	nodes, err := converge(ctx, c, cl, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
-		nodes []Node
+		nodes []VM
 		err   error
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, err := c.WaitForAddresses(ctx, simNS, cl.Name, nodes, 3*time.Minute)
+		n, err := c.WaitForAddresses(ctx, simNS, cl.Owner, nodes, 3*time.Minute)
 		done <- result{n, err}
 	}()
 	if err := s.RestartAPIServer(ctx); err != nil {

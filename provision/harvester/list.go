@@ -4,24 +4,28 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
 
-// List returns the cluster's VMs as nodes with pool, index and, when their VMI runs with one, the
-// IPv4 address; sorted by pool, then index. VMs being deleted are left out.
-func (c *Client) List(ctx context.Context, namespace, cluster string) ([]Node, error) {
-	if err := checkClusterName(cluster); err != nil {
-		return nil, fmt.Errorf("list: %w", err)
+// List returns the cluster's VMs, terminating ones included, with uid, pool, index, the facts
+// recorded on them and, when their VMI runs with one, the IPv4 address; sorted by pool, then index.
+// An error means nothing was observed: the caller must not take it for an empty cluster.
+func (c *Client) List(ctx context.Context, namespace string, owner Owner) ([]VM, error) {
+	if err := owner.check(); err != nil {
+		return nil, fmt.Errorf("list VMs: %w", err)
 	}
-	vms, err := c.listVMs(ctx, namespace, cluster)
+	vms, err := c.listVMs(ctx, namespace, owner)
 	if err != nil {
 		return nil, err
 	}
-	vmis, err := c.Dynamic.Resource(gvrVMI).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: clusterSelector(cluster)})
+	vmis, err := c.Dynamic.Resource(gvrVMI).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: owner.selector()})
 	if err != nil {
-		return nil, fmt.Errorf("list VMIs of cluster %s: %w", cluster, err)
+		return nil, fmt.Errorf("list VMIs of cluster %s: %w", owner.Name, err)
 	}
 	addrs := map[string]string{}
 	for _, u := range vmis.Items {
@@ -31,20 +35,56 @@ func (c *Client) List(ctx context.Context, namespace, cluster string) ([]Node, e
 		}
 		addrs[u.GetNamespace()+"/"+u.GetName()], _ = vmiAddress(&vmi)
 	}
-	var nodes []Node
-	for _, vm := range vms {
-		if vm.GetDeletionTimestamp() != nil {
-			continue
-		}
-		pool := vm.GetLabels()[LabelPool]
-		idx, _ := nodeIndex(vm.GetName(), pool)
-		nodes = append(nodes, Node{Name: vm.GetName(), Pool: pool, Index: idx, Address: addrs[vm.GetNamespace()+"/"+vm.GetName()]})
+	out := make([]VM, 0, len(vms))
+	for i := range vms {
+		vm := observed(&vms[i])
+		vm.Address = addrs[vms[i].GetNamespace()+"/"+vm.Name]
+		out = append(out, vm)
 	}
-	sort.Slice(nodes, func(i, j int) bool {
-		if nodes[i].Pool != nodes[j].Pool {
-			return nodes[i].Pool < nodes[j].Pool
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Pool != out[j].Pool {
+			return out[i].Pool < out[j].Pool
 		}
-		return nodes[i].Index < nodes[j].Index
+		return out[i].Index < out[j].Index
 	})
-	return nodes, nil
+	return out, nil
+}
+
+// observed reads what the driver needs of a VM object.
+func observed(u *unstructured.Unstructured) VM {
+	pool := u.GetLabels()[LabelPool]
+	idx, _ := NodeIndex(u.GetName(), pool)
+	a := u.GetAnnotations()
+	vm := VM{
+		Name: u.GetName(), Pool: pool, Index: idx, UID: string(u.GetUID()),
+		Terminating:   u.GetDeletionTimestamp() != nil,
+		Facts:         Facts{HostKey: a[annotationHostKey], Phase: a[annotationPhase]},
+		StaticAddress: a[annotationStaticAddress],
+	}
+	if r := a[annotationRoles]; r != "" {
+		vm.Facts.Roles = strings.Split(r, ",")
+	}
+	return vm
+}
+
+// listVMs lists the cluster's VMs; an empty namespace means all namespaces.
+func (c *Client) listVMs(ctx context.Context, ns string, owner Owner) ([]unstructured.Unstructured, error) {
+	list, err := c.Dynamic.Resource(gvrVM).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: owner.selector()})
+	if err != nil {
+		return nil, fmt.Errorf("list VMs of cluster %s: %w", owner.Name, err)
+	}
+	return list.Items, nil
+}
+
+// dynamicLabelled lists the names and labels of a resource's objects.
+func (c *Client) dynamicLabelled(ctx context.Context, gvr schema.GroupVersionResource, ns string, opts metav1.ListOptions) ([]labelled, error) {
+	l, err := c.Dynamic.Resource(gvr).Namespace(ns).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]labelled, len(l.Items))
+	for i, o := range l.Items {
+		out[i] = labelled{o.GetName(), o.GetLabels()}
+	}
+	return out, nil
 }

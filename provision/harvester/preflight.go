@@ -47,7 +47,7 @@ func (c *Client) Preflight(ctx context.Context, t VMTemplate) (Environment, erro
 	if err := c.checkNamespace(ctx, t.Namespace); err != nil {
 		problems = append(problems, err)
 	}
-	sc, err := c.checkImage(ctx, t.Image, t.DiskSize)
+	sc, err := c.checkImage(ctx, t.Image, t.DiskSize, optImage, optDiskSize)
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -57,6 +57,7 @@ func (c *Client) Preflight(ctx context.Context, t VMTemplate) (Environment, erro
 			problems = append(problems, fmt.Errorf("%s: NetworkAttachmentDefinition %s: %w", optNetwork, t.Network, notFoundOr(err)))
 		}
 	}
+	problems = append(problems, c.preflightDevices(ctx, t, &env)...)
 	if t.KeyPair != "" {
 		key, err := c.keyPairKey(ctx, ObjectRef{Namespace: t.Namespace, Name: t.KeyPair})
 		if err != nil {
@@ -119,29 +120,30 @@ func (c *Client) checkNamespace(ctx context.Context, namespace string) error {
 }
 
 // checkImage checks that the image is imported and fits the disk; it returns its storage class.
-func (c *Client) checkImage(ctx context.Context, ref ObjectRef, disk resource.Quantity) (string, error) {
+// Problems name imageOpt, or sizeOpt for a disk too small.
+func (c *Client) checkImage(ctx context.Context, ref ObjectRef, disk resource.Quantity, imageOpt, sizeOpt string) (string, error) {
 	img, err := c.get(ctx, gvrImage, ref)
 	if err != nil {
-		return "", fmt.Errorf("%s: VirtualMachineImage %s: %w", optImage, ref, notFoundOr(err))
+		return "", fmt.Errorf("%s: VirtualMachineImage %s: %w", imageOpt, ref, notFoundOr(err))
 	}
 	progress, _, _ := unstructured.NestedInt64(img.Object, "status", "progress")
 	imported, reason := imageImported(img)
 	if !imported && progress != 100 {
 		if reason != "" {
-			return "", fmt.Errorf("%s: VirtualMachineImage %s is not ready (%d%% imported): %s", optImage, ref, progress, reason)
+			return "", fmt.Errorf("%s: VirtualMachineImage %s is not ready (%d%% imported): %s", imageOpt, ref, progress, reason)
 		}
-		return "", fmt.Errorf("%s: VirtualMachineImage %s is not ready (%d%% imported)", optImage, ref, progress)
+		return "", fmt.Errorf("%s: VirtualMachineImage %s is not ready (%d%% imported)", imageOpt, ref, progress)
 	}
 	sc, _, _ := unstructured.NestedString(img.Object, "status", "storageClassName")
 	if sc == "" {
-		return "", fmt.Errorf("%s: VirtualMachineImage %s has no status.storageClassName (Harvester older than v1.1?)", optImage, ref)
+		return "", fmt.Errorf("%s: VirtualMachineImage %s has no status.storageClassName (Harvester older than v1.1?)", imageOpt, ref)
 	}
 	size, _, _ := unstructured.NestedInt64(img.Object, "status", "virtualSize")
 	if size == 0 {
 		size, _, _ = unstructured.NestedInt64(img.Object, "status", "size")
 	}
 	if size > 0 && disk.Value() < size {
-		return sc, fmt.Errorf("%s: %s is smaller than image %s (%s)", optDiskSize, disk.String(), ref,
+		return sc, fmt.Errorf("%s: %s is smaller than image %s (%s)", sizeOpt, disk.String(), ref,
 			resource.NewQuantity(size, resource.BinarySI).String())
 	}
 	return sc, nil
@@ -190,4 +192,12 @@ func notFoundOr(err error) error {
 		return errNotFound
 	}
 	return err
+}
+
+// CheckAccess makes one cheap request in namespace: whether the credentials still work.
+func (c *Client) CheckAccess(ctx context.Context, namespace string) error {
+	if _, err := c.mayCreate(ctx, namespace, "kubevirt.io", "virtualmachines"); err != nil {
+		return c.accessError(err)
+	}
+	return nil
 }

@@ -23,13 +23,14 @@ type objKey struct{ ns, name string }
 
 func (k objKey) String() string { return k.ns + "/" + k.name }
 
-// DeleteNodes deletes some VMs of a cluster with their root-disk PVCs and cloud-init Secrets, and
+// DeleteNodes deletes some VMs of a cluster with their disks' PVCs and cloud-init Secrets, and
 // waits until they are gone. VMs already gone count as deleted (their leftover PVCs and Secrets
 // with the cluster label are still deleted); a VM of another cluster is an error.
-func (c *Client) DeleteNodes(ctx context.Context, namespace, cluster string, names []string) error {
-	if err := checkClusterName(cluster); err != nil {
+func (c *Client) DeleteNodes(ctx context.Context, namespace string, owner Owner, names []string) error {
+	if err := owner.check(); err != nil {
 		return fmt.Errorf("delete VMs: %w", err)
 	}
+	cluster := owner.Name
 	vms := make([]*unstructured.Unstructured, len(names))
 	errs := c.parallel(ctx, len(names), func(ctx context.Context, i int) error {
 		vm, err := c.Dynamic.Resource(gvrVM).Namespace(namespace).Get(ctx, names[i], metav1.GetOptions{})
@@ -39,8 +40,8 @@ func (c *Client) DeleteNodes(ctx context.Context, namespace, cluster string, nam
 		if err != nil {
 			return fmt.Errorf("get vm %s/%s: %w", namespace, names[i], err)
 		}
-		if owner := vm.GetLabels()[LabelCluster]; owner != cluster {
-			return fmt.Errorf("vm %s/%s does not belong to cluster %s (its %s label is %q): not deleting it", namespace, names[i], cluster, LabelCluster, owner)
+		if !owner.owns(vm.GetLabels()) {
+			return fmt.Errorf("%w: not deleting it", owner.notOwned("vm "+namespace+"/"+names[i], vm.GetLabels()))
 		}
 		vms[i] = vm
 		return nil
@@ -54,24 +55,23 @@ func (c *Client) DeleteNodes(ctx context.Context, namespace, cluster string, nam
 			found = append(found, *vm)
 		}
 	}
-	pvcs, err := c.deleteVMs(ctx, cluster, found)
+	pvcs, err := c.deleteVMs(ctx, owner, found)
 	if err != nil {
 		return fmt.Errorf("delete VMs of cluster %s: %w", cluster, err)
 	}
 
 	// Only labelled leftovers of VMs already gone: a name alone does not prove they are ours.
-	wantPVC, wantSecret := map[string]bool{}, map[string]bool{}
+	wantSecret := map[string]bool{}
 	for _, n := range names {
-		wantPVC[RootDiskPVCName(n)] = true
 		wantSecret[CloudInitSecretName(n)] = true
 	}
-	sel := metav1.ListOptions{LabelSelector: clusterSelector(cluster)}
+	sel := metav1.ListOptions{LabelSelector: owner.selector()}
 	pvcList, err := c.Core.CoreV1().PersistentVolumeClaims(namespace).List(ctx, sel)
 	if err != nil {
 		return fmt.Errorf("delete VMs of cluster %s: list PVCs: %w", cluster, err)
 	}
 	for _, p := range pvcList.Items {
-		if wantPVC[p.Name] {
+		if diskOfAny(p.Name, names) {
 			pvcs = append(pvcs, objKey{p.Namespace, p.Name})
 		}
 	}
@@ -85,33 +85,37 @@ func (c *Client) DeleteNodes(ctx context.Context, namespace, cluster string, nam
 			secrets = append(secrets, objKey{s.Namespace, s.Name})
 		}
 	}
-	if err := c.deleteCore(ctx, cluster, pvcs, secrets); err != nil {
+	if err := c.deleteCore(ctx, owner, pvcs, secrets); err != nil {
 		return fmt.Errorf("delete VMs of cluster %s: %w", cluster, err)
 	}
 	return nil
 }
 
 // Remove deletes every object of a cluster on Harvester: its VMs (with Harvester told to delete
-// their volumes), VMIs, PVCs and Secrets, including the anchor Secret, found by the cluster label
-// (and the PVCs also through the VMs that use them), and waits until all are gone. It needs no
-// state: an empty namespace searches all namespaces. It succeeds when nothing is left, including
-// when nothing was there.
-func (c *Client) Remove(ctx context.Context, namespace, cluster string) error {
-	if err := checkClusterName(cluster); err != nil {
+// their volumes), VMIs, PVCs and Secrets, including the anchor Secret, found by the cluster's id
+// label (and the PVCs also through the VMs that use them), and waits until all are gone. It needs
+// no state beyond the owner: an empty namespace searches all namespaces. It succeeds when nothing
+// is left, including when nothing was there; it never connects to the nodes.
+func (c *Client) Remove(ctx context.Context, namespace string, owner Owner) error {
+	if err := owner.check(); err != nil {
 		return fmt.Errorf("remove: %w", err)
 	}
-	vms, err := c.listVMs(ctx, namespace, cluster)
+	cluster := owner.Name
+	vms, err := c.listVMs(ctx, namespace, owner)
 	if err != nil {
 		return fmt.Errorf("remove cluster %s: %w", cluster, err)
 	}
-	claimed, err := c.deleteVMs(ctx, cluster, vms)
+	claimed, err := c.deleteVMs(ctx, owner, vms)
 	if err != nil {
 		return fmt.Errorf("remove cluster %s: %w", cluster, err)
 	}
 
 	// VMIs normally go with their VMs; one left behind (a VM deleted with orphan propagation)
 	// still runs and holds its volume.
-	sel := metav1.ListOptions{LabelSelector: clusterSelector(cluster)}
+	sel := metav1.ListOptions{LabelSelector: owner.selector()}
+	if err := c.removeLoadBalancers(ctx, namespace, owner); err != nil {
+		return fmt.Errorf("remove cluster %s: %w", cluster, err)
+	}
 	vmis, err := c.Dynamic.Resource(gvrVMI).Namespace(namespace).List(ctx, sel)
 	if err != nil {
 		return fmt.Errorf("remove cluster %s: list VMIs: %w", cluster, err)
@@ -141,9 +145,13 @@ func (c *Client) Remove(ctx context.Context, namespace, cluster string) error {
 	}
 	var secrets []objKey
 	for _, s := range secretList.Items {
-		secrets = append(secrets, objKey{s.Namespace, s.Name})
+		// Service-account tokens go with their accounts (RemoveIdentity, last): one of them may be
+		// the credential this removal runs with.
+		if s.Type != corev1.SecretTypeServiceAccountToken {
+			secrets = append(secrets, objKey{s.Namespace, s.Name})
+		}
 	}
-	if err := c.deleteCore(ctx, cluster, pvcs, secrets); err != nil {
+	if err := c.deleteCore(ctx, owner, pvcs, secrets); err != nil {
 		return fmt.Errorf("remove cluster %s: %w", cluster, err)
 	}
 	log.Infof(ctx, "[harvester] cluster %s: removed %d VM(s), %d volume(s), %d secret(s)", cluster, len(vms), len(dedupe(pvcs)), len(secrets))
@@ -153,7 +161,7 @@ func (c *Client) Remove(ctx context.Context, namespace, cluster string) error {
 // deleteVMs tells Harvester which PVCs to delete with each VM (as its node driver does), deletes
 // the VMs with foreground propagation and waits until they are gone. It returns the PVCs the VMs
 // used, since Harvester creates them from the annotation and they may carry no label of ours.
-func (c *Client) deleteVMs(ctx context.Context, cluster string, vms []unstructured.Unstructured) ([]objKey, error) {
+func (c *Client) deleteVMs(ctx context.Context, owner Owner, vms []unstructured.Unstructured) ([]objKey, error) {
 	var pvcs []objKey
 	var keys []objKey
 	for i := range vms {
@@ -191,12 +199,12 @@ func (c *Client) deleteVMs(ctx context.Context, cluster string, vms []unstructur
 			}
 		}
 		return c.Dynamic.Resource(gvrVM).Namespace(k.ns).Delete(ctx, k.name, opts)
-	}, c.dynamicListWatch(ctx, gvrVM, ns, clusterSelector(cluster)), &unstructured.Unstructured{})
+	}, c.dynamicListWatch(ctx, gvrVM, ns, owner.selector()), &unstructured.Unstructured{})
 	return pvcs, err
 }
 
 // deleteCore deletes PVCs, then Secrets, and waits until they are gone.
-func (c *Client) deleteCore(ctx context.Context, cluster string, pvcs, secrets []objKey) error {
+func (c *Client) deleteCore(ctx context.Context, owner Owner, pvcs, secrets []objKey) error {
 	pvcs, secrets = dedupe(pvcs), dedupe(secrets)
 	ns := commonNamespace(append(append([]objKey{}, pvcs...), secrets...))
 	err := c.deleteAndWait(ctx, "PVC", pvcs, func(ctx context.Context, k objKey, opts metav1.DeleteOptions) error {
@@ -205,7 +213,7 @@ func (c *Client) deleteCore(ctx context.Context, cluster string, pvcs, secrets [
 	if err != nil {
 		return err
 	}
-	sel := clusterSelector(cluster)
+	sel := owner.selector()
 	return c.deleteAndWait(ctx, "secret", secrets, func(ctx context.Context, k objKey, opts metav1.DeleteOptions) error {
 		return c.Core.CoreV1().Secrets(k.ns).Delete(ctx, k.name, opts)
 	}, c.secretListWatch(ctx, ns, sel), &corev1.Secret{})
@@ -232,7 +240,8 @@ func (c *Client) deleteAndWait(ctx context.Context, kind string, keys []objKey,
 	for _, k := range keys {
 		names[k.String()] = true
 	}
-	return waitGone(ctx, kind, lw, objType, names)
+	log.Infof(ctx, "[harvester] waiting for %d %s(s) to go", len(keys), kind)
+	return c.waitGone(ctx, kind, lw, objType, names)
 }
 
 // vmClaims lists the PVCs a VM uses: its PVC volumes (not hot-plugged ones, which the user
@@ -267,6 +276,17 @@ func vmClaims(vm *unstructured.Unstructured) []string {
 	return out
 }
 
+// diskOfAny tells whether a PVC is named as a disk of one of the VMs: <vm>-disk-<n>.
+func diskOfAny(pvc string, vms []string) bool {
+	for _, vm := range vms {
+		rest, ok := strings.CutPrefix(pvc, vm+"-disk-")
+		if ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
+}
+
 func dedupe(keys []objKey) []objKey {
 	seen := map[objKey]bool{}
 	var out []objKey
@@ -290,4 +310,25 @@ func commonNamespace(keys []objKey) string {
 		}
 	}
 	return keys[0].ns
+}
+
+// removeLoadBalancers deletes the cluster's own load balancers (the one in front of its API) and
+// waits until they are gone. A Harvester without load balancers has none.
+func (c *Client) removeLoadBalancers(ctx context.Context, namespace string, owner Owner) error {
+	list, err := c.Dynamic.Resource(gvrLoadBalancer).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: owner.selector()})
+	// A Harvester without load balancers has none of the cluster's; nor has a cluster whose
+	// identity may not see them, since it gets the right with its first one.
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list load balancers: %w", err)
+	}
+	keys := make([]objKey, len(list.Items))
+	for i, lb := range list.Items {
+		keys[i] = objKey{lb.GetNamespace(), lb.GetName()}
+	}
+	return c.deleteAndWait(ctx, "load balancer", keys, func(ctx context.Context, k objKey, opts metav1.DeleteOptions) error {
+		return c.Dynamic.Resource(gvrLoadBalancer).Namespace(k.ns).Delete(ctx, k.name, opts)
+	}, c.dynamicListWatch(ctx, gvrLoadBalancer, namespace, owner.selector()), &unstructured.Unstructured{})
 }

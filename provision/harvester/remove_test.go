@@ -26,12 +26,22 @@ func secret(ns, name string, labels map[string]string) *corev1.Secret {
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}}
 }
 
-// removeFixture is a cluster half made and half broken, next to another cluster's objects.
+// tokenSecret is the cluster identity's token: Remove leaves it to RemoveIdentity, since it may be
+// the credential Remove runs with.
+func tokenSecret(ns, name string, labels map[string]string) *corev1.Secret {
+	s := secret(ns, name, labels)
+	s.Type = corev1.SecretTypeServiceAccountToken
+	return s
+}
+
+// removeFixture is a cluster half made and half broken, next to the objects of a cluster of another
+// name (other-) and of a cluster of the same name made elsewhere (twin-: another id).
 func removeFixture(t *testing.T) (*fakes, Cluster) {
 	cl := testCluster()
-	other := cl
-	other.Name, other.Template.NamePrefix = "c-other", "other"
-	ours, theirs := clusterLabels(cl.Name), clusterLabels(other.Name)
+	other, twin := cl, cl
+	other.Owner, other.Template.NamePrefix = otherOwner, "other"
+	twin.Owner, twin.Template.NamePrefix = twinOwner, "twin"
+	ours, theirs, twins := cl.Owner.labels(), other.Owner.labels(), twin.Owner.labels()
 
 	// A VM whose disk the user swapped: its volume names a PVC only the VM knows about.
 	swapped := existingVM(t, cl, "worker", 2)
@@ -41,10 +51,11 @@ func removeFixture(t *testing.T) (*fakes, Cluster) {
 
 	f := newFakes(t,
 		[]runtime.Object{
-			existingVM(t, cl, "cp", 1), existingVM(t, cl, "worker", 1), swapped, existingVM(t, other, "worker", 1),
-			vmiObject(t, cl.Name, "demo-cp-1", kubevirtv1.Running, "10.0.0.1"),
-			vmiObject(t, cl.Name, "demo-orphan-1", kubevirtv1.Running, "10.0.0.9"), // its VM is gone
-			vmiObject(t, other.Name, "other-worker-1", kubevirtv1.Running, "10.0.0.2"),
+			existingVM(t, cl, "cp", 1), existingVM(t, cl, "worker", 1), swapped, existingVM(t, other, "worker", 1), existingVM(t, twin, "cp", 1),
+			vmiObject(t, cl.Owner, "demo-cp-1", kubevirtv1.Running, "10.0.0.1"),
+			vmiObject(t, cl.Owner, "demo-orphan-1", kubevirtv1.Running, "10.0.0.9"), // its VM is gone
+			vmiObject(t, other.Owner, "other-worker-1", kubevirtv1.Running, "10.0.0.2"),
+			vmiObject(t, twin.Owner, "twin-cp-1", kubevirtv1.Running, "10.0.0.3"),
 		},
 		namespace("vms"),
 		pvc("vms", "demo-cp-1-disk-0", nil), // made by Harvester without our label
@@ -52,12 +63,16 @@ func removeFixture(t *testing.T) (*fakes, Cluster) {
 		pvc("vms", "restored-disk", nil),
 		pvc("vms", "demo-worker-9-disk-0", ours), // its VM is long gone
 		pvc("vms", "other-worker-1-disk-0", theirs),
+		pvc("vms", "twin-cp-1-disk-0", twins),
 		pvc("vms", "unrelated", nil),
 		secret("vms", "demo-ssh", ours),
 		secret("vms", "demo-cp-1-cloudinit", ours),
 		secret("vms", "demo-worker-1-cloudinit", ours),
 		secret("vms", "other-ssh", theirs),
+		secret("vms", "twin-ssh", twins),
+		secret("vms", "twin-cp-1-cloudinit", twins),
 		secret("vms", "unrelated", nil),
+		tokenSecret("vms", IdentityName("demo")+"-token", ours),
 	)
 	return f, cl
 }
@@ -82,17 +97,17 @@ func TestRemoveCollectsEverything(t *testing.T) {
 		}
 	}}
 
-	if err := f.Remove(context.Background(), "vms", cl.Name); err != nil {
+	if err := f.Remove(context.Background(), "vms", cl.Owner); err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range []struct {
 		what      string
 		got, want []string
 	}{
-		{"VMs", f.names(t, "virtualmachines", "vms"), []string{"other-worker-1"}},
-		{"VMIs", f.names(t, "virtualmachineinstances", "vms"), []string{"other-worker-1"}},
-		{"PVCs", f.pvcNames(t, "vms"), []string{"other-worker-1-disk-0", "unrelated"}},
-		{"secrets", f.secretNames(t, "vms"), []string{"other-ssh", "unrelated"}},
+		{"VMs", f.names(t, "virtualmachines", "vms"), []string{"other-worker-1", "twin-cp-1"}},
+		{"VMIs", f.names(t, "virtualmachineinstances", "vms"), []string{"other-worker-1", "twin-cp-1"}},
+		{"PVCs", f.pvcNames(t, "vms"), []string{"other-worker-1-disk-0", "twin-cp-1-disk-0", "unrelated"}},
+		{"secrets", f.secretNames(t, "vms"), []string{"demo-harvesterrke-token", "other-ssh", "twin-cp-1-cloudinit", "twin-ssh", "unrelated"}},
 	} {
 		sort.Strings(x.got)
 		if !reflect.DeepEqual(x.got, x.want) {
@@ -127,7 +142,7 @@ func TestRemoveCollectsEverything(t *testing.T) {
 	}
 
 	// Idempotent: nothing left is success.
-	if err := f.Remove(context.Background(), "vms", cl.Name); err != nil {
+	if err := f.Remove(context.Background(), "vms", cl.Owner); err != nil {
 		t.Errorf("second Remove: %v", err)
 	}
 }
@@ -135,68 +150,81 @@ func TestRemoveCollectsEverything(t *testing.T) {
 // Without state the namespace may be unknown: all namespaces are searched.
 func TestRemoveAllNamespaces(t *testing.T) {
 	f, cl := removeFixture(t)
-	if err := f.Remove(context.Background(), "", cl.Name); err != nil {
+	if err := f.Remove(context.Background(), "", cl.Owner); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.names(t, "virtualmachines", ""); !reflect.DeepEqual(got, []string{"other-worker-1"}) {
-		t.Errorf("VMs left: %v", got)
+	vms := f.names(t, "virtualmachines", "")
+	sort.Strings(vms)
+	if !reflect.DeepEqual(vms, []string{"other-worker-1", "twin-cp-1"}) {
+		t.Errorf("VMs left: %v", vms)
 	}
 	got := f.secretNames(t, "")
 	sort.Strings(got)
-	if !reflect.DeepEqual(got, []string{"other-ssh", "unrelated"}) {
+	if !reflect.DeepEqual(got, []string{"demo-harvesterrke-token", "other-ssh", "twin-cp-1-cloudinit", "twin-ssh", "unrelated"}) {
 		t.Errorf("secrets left: %v", got)
 	}
 }
 
 func TestRemoveNothing(t *testing.T) {
 	f := newFakes(t, nil)
-	if err := f.Remove(context.Background(), "vms", "c-never-made"); err != nil {
+	if err := f.Remove(context.Background(), "vms", Owner{Name: "c-never-made", ID: "id-never-made"}); err != nil {
 		t.Errorf("Remove of a cluster with no objects: %v", err)
 	}
-	// An empty name would select objects labelled with an empty value: refused.
-	if err := f.Remove(context.Background(), "vms", ""); err == nil {
-		t.Error("Remove with no cluster name succeeded")
+	// An empty name or id would select objects labelled with an empty value: refused.
+	for _, o := range []Owner{{}, {Name: "c-abc12"}, {ID: "id-abc12"}} {
+		if err := f.Remove(context.Background(), "vms", o); err == nil {
+			t.Errorf("Remove with owner %+v succeeded", o)
+		}
 	}
 }
 
 func TestDeleteNodes(t *testing.T) {
 	f, cl := removeFixture(t)
-	err := f.DeleteNodes(context.Background(), "vms", cl.Name, []string{"demo-worker-1", "other-worker-1"})
-	wantAll(t, err, `vm vms/other-worker-1 does not belong to cluster c-abc12 (its harvesterrke.io/cluster label is "c-other"): not deleting it`)
-	if len(f.recorded("delete")) != 0 {
-		t.Errorf("deleted %v although one VM was foreign", f.recorded("delete"))
+	for _, tc := range []struct{ vm, err string }{
+		{"other-worker-1", `vm vms/other-worker-1 belongs to another cluster (harvesterrke.io/cluster="c-other", harvesterrke.io/cluster-id="id-other"), not to cluster c-abc12 (id id-abc12): not deleting it`},
+		{"twin-cp-1", `vm vms/twin-cp-1 belongs to another cluster (harvesterrke.io/cluster="c-abc12", harvesterrke.io/cluster-id="id-twin"), not to cluster c-abc12 (id id-abc12): not deleting it`},
+	} {
+		err := f.DeleteNodes(context.Background(), "vms", cl.Owner, []string{"demo-worker-1", tc.vm})
+		wantAll(t, err, tc.err)
+		if len(f.recorded("delete")) != 0 || len(f.recorded("patch")) != 0 {
+			t.Errorf("changed %v although %s is another cluster's", f.recorded(""), tc.vm)
+		}
 	}
 
 	// demo-worker-9 is gone already: its labelled leftovers are cleaned up, nothing else.
-	if err := f.DeleteNodes(context.Background(), "vms", cl.Name, []string{"demo-worker-1", "demo-worker-9"}); err != nil {
+	if err := f.DeleteNodes(context.Background(), "vms", cl.Owner, []string{"demo-worker-1", "demo-worker-9"}); err != nil {
 		t.Fatal(err)
 	}
 	vms := f.names(t, "virtualmachines", "vms")
 	sort.Strings(vms)
-	if !reflect.DeepEqual(vms, []string{"demo-cp-1", "demo-worker-2", "other-worker-1"}) {
+	if !reflect.DeepEqual(vms, []string{"demo-cp-1", "demo-worker-2", "other-worker-1", "twin-cp-1"}) {
 		t.Errorf("VMs left: %v", vms)
 	}
 	pvcs := f.pvcNames(t, "vms")
 	sort.Strings(pvcs)
-	if !reflect.DeepEqual(pvcs, []string{"demo-cp-1-disk-0", "other-worker-1-disk-0", "restored-disk", "unrelated"}) {
+	if !reflect.DeepEqual(pvcs, []string{"demo-cp-1-disk-0", "other-worker-1-disk-0", "restored-disk", "twin-cp-1-disk-0", "unrelated"}) {
 		t.Errorf("PVCs left: %v", pvcs)
 	}
 	secrets := f.secretNames(t, "vms")
 	sort.Strings(secrets)
-	if !reflect.DeepEqual(secrets, []string{"demo-cp-1-cloudinit", "demo-ssh", "other-ssh", "unrelated"}) {
+	if !reflect.DeepEqual(secrets, []string{"demo-cp-1-cloudinit", "demo-harvesterrke-token", "demo-ssh", "other-ssh", "twin-cp-1-cloudinit", "twin-ssh", "unrelated"}) {
 		t.Errorf("secrets left: %v", secrets)
 	}
 }
 
 func TestList(t *testing.T) {
 	f, cl := removeFixture(t)
-	nodes, err := f.List(context.Background(), "vms", cl.Name)
+	vms, err := f.List(context.Background(), "vms", cl.Owner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Node{{Name: "demo-cp-1", Pool: "cp", Index: 1, Address: "10.0.0.1"}, {Name: "demo-worker-1", Pool: "worker", Index: 1}, {Name: "demo-worker-2", Pool: "worker", Index: 2}}
-	if !reflect.DeepEqual(nodes, want) {
-		t.Errorf("List = %+v, want %+v", nodes, want)
+	want := []VM{
+		{Name: "demo-cp-1", Pool: "cp", Index: 1, UID: "uid-demo-cp-1", Address: "10.0.0.1"},
+		{Name: "demo-worker-1", Pool: "worker", Index: 1, UID: "uid-demo-worker-1"},
+		{Name: "demo-worker-2", Pool: "worker", Index: 2, UID: "uid-demo-worker-2"},
+	}
+	if !reflect.DeepEqual(vms, want) {
+		t.Errorf("List = %+v, want %+v", vms, want)
 	}
 }
 

@@ -2,9 +2,10 @@
 // through its Kubernetes API (KubeVirt VirtualMachines, image-backed PVCs, cloud-init Secrets).
 //
 // The orchestrator's order: NewClient, Preflight (nothing created yet), LoadOrCreateAnchor (the
-// first object of a cluster), Reconcile, WaitForAddresses. To scale down: Plan, drain Plan.Surplus,
-// DeleteNodes, then Reconcile. Remove needs only the cluster name. Every object carries the label
-// LabelCluster, and every call can be repeated after being cut short.
+// first object of a cluster; it holds the cluster's id), AdoptLegacy, List, Plan, DeleteNodes (the
+// surplus, after draining them), CreateNodes (the missing), WaitForAddresses, RecordFacts as nodes
+// advance. Remove needs only the cluster's Owner. Every object carries the labels LabelCluster and
+// LabelClusterID, and every call can be repeated after being cut short.
 package harvester
 
 import (
@@ -55,12 +56,23 @@ type VMTemplate struct {
 	Labels         map[string]string // extra labels on the VMs
 	UserData       string            // the user's extra #cloud-config, merged into the driver's
 	KeyPair        string            // an existing harvesterhci.io KeyPair in Namespace whose key is also authorised
+
+	// Beyond one image disk and one network (vmoptions.go).
+	NICs            []NIC  // empty: one NIC on Network
+	Disks           []Disk // extra disks after the root disk
+	StaticAddresses []AddressPool
+	NetworkData     string // the user's cloud-init network-config, merged into the driver's
+	AddressNetwork  string // the network whose NIC's address SSH and RKE use; empty: the first NIC
+	Hardware        Hardware
+	Placement       Placement
 }
 
 // Pool is a group of identical VMs; Count is the desired number.
 type Pool struct {
 	Name  string
 	Count int
+	// ControlPlane pools' VMs carry LabelControlPlane: a load balancer for the API selects them.
+	ControlPlane bool
 }
 
 // HostKey is the SSH host key a VM is given through cloud-init, so its identity is known before it boots.
@@ -76,32 +88,51 @@ type Login struct {
 	HostKey        func(vm string) (HostKey, error) // nil: the image generates its own host keys
 }
 
-// Cluster is everything needed to reconcile the VMs of one cluster.
+// Cluster is everything needed to create the VMs of one cluster.
 type Cluster struct {
-	Name     string // the cluster's identity; every object carries it as a label
+	Owner    Owner // every object carries its labels
 	Template VMTemplate
 	Pools    []Pool
 	Login    Login
 }
 
-// Node is one VM of the cluster as observed on Harvester.
-type Node struct {
-	Name    string // VM name, also the Kubernetes node name
+// VM is one VM of the cluster as observed on Harvester.
+type VM struct {
+	Name    string // also the Kubernetes node name
 	Pool    string
 	Index   int    // n in <prefix>-<pool>-<n>
+	UID     string // changes when a VM is deleted and made again under the same name
 	Address string // IPv4 address of the first interface, empty until known
+	// StaticAddress is the static address (<ip>/<prefix>) recorded on the VM, or given to a missing VM
+	// by PlanVMs; empty without static addresses.
+	StaticAddress string
+	// Terminating VMs still hold their names but are on their way out.
+	Terminating bool
+	// Facts are what the driver recorded on this VM (see RecordFacts).
+	Facts Facts
+}
+
+// Facts are what the driver learned about a node, kept on its VM so that a call whose ClusterInfo
+// Rancher dropped (a failed Update) still finds them. They go with the VM: a VM made again under
+// the same name starts with none.
+type Facts struct {
+	HostKey string   // the SSH host key trusted on first use, authorized_keys format
+	Phase   string   // the last step the node completed (the orchestrator's phase names)
+	Roles   []string // its Kubernetes roles when it last joined
 }
 
 // Environment is what the pre-flight checks learned from Harvester that the VM specs need.
 type Environment struct {
 	StorageClass string // the image's status.storageClassName, for the root disk's PVC
 	KeyPairKey   string // the KeyPair's spec.publicKey; empty without a key pair
+	// ImageStorageClasses are the storage classes of the extra disks' images, by <namespace>/<name>.
+	ImageStorageClasses map[string]string
 }
 
-// Plan is what a Reconcile would do: Surplus are the VMs it would delete (highest index first),
-// Missing the VMs it would create (their Address is empty).
+// Plan compares a cluster's VMs with its pools: Keep are the VMs wanted, Missing the VMs to create
+// (only Name, Pool and Index set), Surplus the VMs to delete (highest index first).
 type Plan struct {
-	Keep    []Node
-	Missing []Node
-	Surplus []Node
+	Keep    []VM
+	Missing []VM
+	Surplus []VM
 }

@@ -17,16 +17,17 @@ import (
 const (
 	rootDiskName      = "disk-0"
 	cloudInitDiskName = "cloudinitdisk"
-	nicName           = "nic-0"
 
 	// Harvester's default-vm-termination-grace-period-seconds.
 	terminationGracePeriodSecs = 120
 )
 
-// VMSpec builds the VirtualMachine of node n (from 1) of a pool. It is pure: the same input gives
-// the same VM, which is what makes retried creates idempotent.
-func VMSpec(cl Cluster, env Environment, pool string, n int) (*kubevirtv1.VirtualMachine, error) {
+// VMSpec builds the VirtualMachine of a node: the node's pool and index (from 1), and the static
+// address PlanVMs gave it, if its pool has static addresses. It is pure: the same input gives the
+// same VM, which is what makes retried creates idempotent.
+func VMSpec(cl Cluster, env Environment, node VM) (*kubevirtv1.VirtualMachine, error) {
 	t := cl.Template
+	pool, n := node.Pool, node.Index
 	name := VMName(t.NamePrefix, pool, n)
 	if err := checkSpecInput(cl, env, name); err != nil {
 		return nil, err
@@ -40,13 +41,30 @@ func VMSpec(cl Cluster, env Environment, pool string, n int) (*kubevirtv1.Virtua
 	tmplLabels := vmLabels(cl, pool)
 	tmplLabels[labelVMName] = name
 
-	pvcs, err := rootDiskClaims(cl, env, name)
+	nics := NICsOf(t, pool)
+	// The driver's network data (with static addresses) matches every NIC by its MAC.
+	ifaces, networks, err := nicDevices(cl.Owner, name, n, nics, len(t.StaticAddresses) > 0)
+	if err != nil {
+		return nil, err
+	}
+	var tmplAnnotations map[string]string
+	if i := nicIndex(nics, t.AddressNetwork); i > 0 {
+		tmplAnnotations = map[string]string{annotationAddressInterface: nicName(i)}
+	}
+	extra, err := extraDisks(cl, env, name, DisksOf(t, pool))
+	if err != nil {
+		return nil, err
+	}
+	pvcs, err := claimTemplates(name, append([]corev1.PersistentVolumeClaim{rootDiskClaim(cl, env, name)}, extra.claims...))
 	if err != nil {
 		return nil, err
 	}
 	annotations := map[string]string{annotationVolumeClaims: pvcs}
 	if t.Description != "" {
 		annotations[annotationDescription] = t.Description
+	}
+	if node.StaticAddress != "" {
+		annotations[annotationStaticAddress] = node.StaticAddress
 	}
 	guest := t.Memory.DeepCopy()
 	if !t.ReservedMemory.IsZero() {
@@ -59,15 +77,29 @@ func VMSpec(cl Cluster, env Environment, pool string, n int) (*kubevirtv1.Virtua
 	eviction := kubevirtv1.EvictionStrategyLiveMigrate
 	grace := int64(terminationGracePeriodSecs)
 	bootOrder := uint(1)
-	iface := kubevirtv1.Interface{Name: nicName, Model: "virtio"}
-	network := kubevirtv1.Network{Name: nicName}
-	if t.Network.IsZero() {
-		iface.InterfaceBindingMethod.Masquerade = &kubevirtv1.InterfaceMasquerade{}
-		network.Pod = &kubevirtv1.PodNetwork{}
-	} else {
-		iface.InterfaceBindingMethod.Bridge = &kubevirtv1.InterfaceBridge{}
-		network.Multus = &kubevirtv1.MultusNetwork{NetworkName: t.Network.String()}
+	cloudInit := &kubevirtv1.CloudInitNoCloudSource{UserDataSecretRef: &corev1.LocalObjectReference{Name: CloudInitSecretName(name)}}
+	if len(t.StaticAddresses) > 0 || t.NetworkData != "" {
+		cloudInit.NetworkDataSecretRef = &corev1.LocalObjectReference{Name: CloudInitSecretName(name)}
 	}
+
+	domain := kubevirtv1.DomainSpec{
+		CPU:    &kubevirtv1.CPU{Cores: uint32(t.CPUs), Sockets: 1, Threads: 1},
+		Memory: &kubevirtv1.Memory{Guest: &guest},
+		Resources: kubevirtv1.ResourceRequirements{Limits: corev1.ResourceList{
+			corev1.ResourceCPU:    *resource.NewQuantity(int64(t.CPUs), resource.DecimalSI),
+			corev1.ResourceMemory: t.Memory.DeepCopy(),
+		}},
+		Devices: kubevirtv1.Devices{
+			Disks: append(append([]kubevirtv1.Disk{
+				{Name: rootDiskName, BootOrder: &bootOrder,
+					DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBus(bus)}}}},
+				extra.disks...),
+				kubevirtv1.Disk{Name: cloudInitDiskName,
+					DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBusVirtio}}}),
+			Interfaces: ifaces,
+		},
+	}
+	applyHardware(&domain, t.Hardware)
 
 	vm := &kubevirtv1.VirtualMachine{
 		TypeMeta: metav1.TypeMeta{APIVersion: kubevirtv1.GroupVersion.String(), Kind: "VirtualMachine"},
@@ -80,40 +112,21 @@ func VMSpec(cl Cluster, env Environment, pool string, n int) (*kubevirtv1.Virtua
 		Spec: kubevirtv1.VirtualMachineSpec{
 			RunStrategy: &runStrategy,
 			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: tmplLabels},
+				ObjectMeta: metav1.ObjectMeta{Labels: tmplLabels, Annotations: tmplAnnotations},
 				Spec: kubevirtv1.VirtualMachineInstanceSpec{
 					Hostname:                      name,
 					EvictionStrategy:              &eviction,
 					TerminationGracePeriodSeconds: &grace,
-					Affinity:                      spreadAffinity(cl.Name),
-					Domain: kubevirtv1.DomainSpec{
-						CPU:    &kubevirtv1.CPU{Cores: uint32(t.CPUs), Sockets: 1, Threads: 1},
-						Memory: &kubevirtv1.Memory{Guest: &guest},
-						Resources: kubevirtv1.ResourceRequirements{Limits: corev1.ResourceList{
-							corev1.ResourceCPU:    *resource.NewQuantity(int64(t.CPUs), resource.DecimalSI),
-							corev1.ResourceMemory: t.Memory.DeepCopy(),
-						}},
-						Devices: kubevirtv1.Devices{
-							Disks: []kubevirtv1.Disk{
-								{Name: rootDiskName, BootOrder: &bootOrder,
-									DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBus(bus)}}},
-								{Name: cloudInitDiskName,
-									DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBusVirtio}}},
-							},
-							Interfaces: []kubevirtv1.Interface{iface},
-						},
-					},
-					Networks: []kubevirtv1.Network{network},
-					Volumes: []kubevirtv1.Volume{
+					Affinity:                      vmAffinity(cl.Owner, t.Placement),
+					Domain:                        domain,
+					Networks:                      networks,
+					Volumes: append(append([]kubevirtv1.Volume{
 						{Name: rootDiskName, VolumeSource: kubevirtv1.VolumeSource{
 							PersistentVolumeClaim: &kubevirtv1.PersistentVolumeClaimVolumeSource{
 								PersistentVolumeClaimVolumeSource: corev1.PersistentVolumeClaimVolumeSource{ClaimName: RootDiskPVCName(name)},
-							}}},
-						{Name: cloudInitDiskName, VolumeSource: kubevirtv1.VolumeSource{
-							CloudInitNoCloud: &kubevirtv1.CloudInitNoCloudSource{
-								UserDataSecretRef: &corev1.LocalObjectReference{Name: CloudInitSecretName(name)},
-							}}},
-					},
+							}}}},
+						extra.volumes...),
+						kubevirtv1.Volume{Name: cloudInitDiskName, VolumeSource: kubevirtv1.VolumeSource{CloudInitNoCloud: cloudInit}}),
 				},
 			},
 		},
@@ -123,6 +136,7 @@ func VMSpec(cl Cluster, env Environment, pool string, n int) (*kubevirtv1.Virtua
 
 // CloudInitSecret builds the cloud-init Secret of a VM that exists: the VM owns it (its UID), so
 // Kubernetes removes it with the VM; it also carries the cluster label so Remove finds it anyway.
+// Its network data is made from the static address recorded on the VM.
 func CloudInitSecret(cl Cluster, env Environment, vm *kubevirtv1.VirtualMachine) (*corev1.Secret, error) {
 	if vm.UID == "" {
 		return nil, fmt.Errorf("cloud-init secret for %s: the VM has no UID yet (create it first)", vm.Name)
@@ -131,11 +145,21 @@ func CloudInitSecret(cl Cluster, env Environment, vm *kubevirtv1.VirtualMachine)
 	if err != nil {
 		return nil, err
 	}
+	pool := vm.Labels[LabelPool]
+	n, _ := NodeIndex(vm.Name, pool)
+	networkData, err := NetworkData(cl, VM{Name: vm.Name, Pool: pool, Index: n, StaticAddress: vm.Annotations[annotationStaticAddress]})
+	if err != nil {
+		return nil, err
+	}
+	data := map[string][]byte{secretKeyUserData: []byte(userData)}
+	if networkData != "" {
+		data[secretKeyNetworkData] = []byte(networkData)
+	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      CloudInitSecretName(vm.Name),
 			Namespace: vm.Namespace,
-			Labels:    vmLabels(cl, vm.Labels[LabelPool]),
+			Labels:    vmLabels(cl, pool),
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: kubevirtv1.GroupVersion.String(),
 				Kind:       "VirtualMachine",
@@ -144,31 +168,38 @@ func CloudInitSecret(cl Cluster, env Environment, vm *kubevirtv1.VirtualMachine)
 			}},
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{secretKeyUserData: []byte(userData)},
+		Data: data,
 	}, nil
 }
 
 // vmLabels: the user's labels first, so they cannot override the ones Remove relies on.
 func vmLabels(cl Cluster, pool string) map[string]string {
-	l := make(map[string]string, len(cl.Template.Labels)+3)
+	l := make(map[string]string, len(cl.Template.Labels)+4)
 	for k, v := range cl.Template.Labels {
 		l[k] = v
 	}
+	for k, v := range cl.Owner.labels() {
+		l[k] = v
+	}
 	l[LabelCreator] = CreatorValue
-	l[LabelCluster] = cl.Name
 	l[LabelPool] = pool
+	for _, p := range cl.Pools {
+		if p.Name == pool && p.ControlPlane {
+			l[LabelControlPlane] = "true"
+		}
+	}
 	return l
 }
 
-// rootDiskClaims is the volumeClaimTemplates annotation: Harvester creates the image-backed PVC
-// from it. The PVC carries the cluster label, so Remove finds it even after its VM is gone.
-func rootDiskClaims(cl Cluster, env Environment, vm string) (string, error) {
+// rootDiskClaim is the root disk's PVC, from the image. Like every PVC of the VM it carries the
+// cluster label, so Remove finds it even after its VM is gone.
+func rootDiskClaim(cl Cluster, env Environment, vm string) corev1.PersistentVolumeClaim {
 	mode := corev1.PersistentVolumeBlock
 	sc := env.StorageClass
-	pvc := corev1.PersistentVolumeClaim{
+	return corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        RootDiskPVCName(vm),
-			Labels:      clusterLabels(cl.Name),
+			Labels:      cl.Owner.labels(),
 			Annotations: map[string]string{annotationImageID: cl.Template.Image.String()},
 		},
 		Spec: corev1.PersistentVolumeClaimSpec{
@@ -180,25 +211,15 @@ func rootDiskClaims(cl Cluster, env Environment, vm string) (string, error) {
 			StorageClassName: &sc,
 		},
 	}
-	b, err := json.Marshal([]corev1.PersistentVolumeClaim{pvc})
+}
+
+// claimTemplates is the volumeClaimTemplates annotation: Harvester creates the PVCs from it.
+func claimTemplates(vm string, pvcs []corev1.PersistentVolumeClaim) (string, error) {
+	b, err := json.Marshal(pvcs)
 	if err != nil {
 		return "", fmt.Errorf("volume claim templates of %s: %w", vm, err)
 	}
 	return string(b), nil
-}
-
-// spreadAffinity prefers hosts that run no other VM of the cluster, so a host failure takes out
-// as few nodes as possible; soft, so a small Harvester still fits the cluster.
-func spreadAffinity(cluster string) *corev1.Affinity {
-	return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
-			Weight: 100,
-			PodAffinityTerm: corev1.PodAffinityTerm{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: clusterLabels(cluster)},
-				TopologyKey:   corev1.LabelHostname,
-			},
-		}},
-	}}
 }
 
 func checkSpecInput(cl Cluster, env Environment, name string) error {
@@ -207,7 +228,7 @@ func checkSpecInput(cl Cluster, env Environment, name string) error {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		problems = append(problems, fmt.Sprintf("VM name %q: %s", name, strings.Join(errs, "; ")))
 	}
-	if err := checkClusterName(cl.Name); err != nil {
+	if err := cl.Owner.check(); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if t.Namespace == "" {

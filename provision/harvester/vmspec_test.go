@@ -25,7 +25,7 @@ func TestVMSpecGolden(t *testing.T) {
 		{"vm-podnetwork.golden.json", podNet},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			vm, err := VMSpec(tc.cl, testEnv, "worker", 2)
+			vm, err := VMSpec(tc.cl, testEnv, VM{Pool: "worker", Index: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,7 +41,7 @@ func TestVMSpecGolden(t *testing.T) {
 // The golden file shows the whole VM; this test names the fields that matter and why.
 func TestVMSpecFields(t *testing.T) {
 	cl := testCluster()
-	vm, err := VMSpec(cl, testEnv, "worker", 2)
+	vm, err := VMSpec(cl, testEnv, VM{Pool: "worker", Index: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestVMSpecFields(t *testing.T) {
 	}
 	check("name", vm.Name, "demo-worker-2")
 	check("namespace", vm.Namespace, "vms")
-	wantLabels := map[string]string{LabelCreator: CreatorValue, LabelCluster: "c-abc12", LabelPool: "worker", "team": "infra"}
+	wantLabels := map[string]string{LabelCreator: CreatorValue, LabelCluster: "c-abc12", LabelClusterID: "id-abc12", LabelPool: "worker", "team": "infra"}
 	check("labels", vm.Labels, wantLabels)
 	wantLabels[labelVMName] = "demo-worker-2"
 	check("template labels", vm.Spec.Template.ObjectMeta.Labels, wantLabels)
@@ -78,7 +78,7 @@ func TestVMSpecFields(t *testing.T) {
 	pvc := pvcs[0]
 	check("pvc name", pvc.Name, "demo-worker-2-disk-0")
 	check("pvc imageId", pvc.Annotations[annotationImageID], "images/ubuntu-2404")
-	check("pvc cluster label", pvc.Labels[LabelCluster], "c-abc12")
+	check("pvc cluster labels", pvc.Labels, map[string]string{LabelCluster: "c-abc12", LabelClusterID: "id-abc12"})
 	check("pvc storageClassName", *pvc.Spec.StorageClassName, "longhorn-ubuntu-2404")
 	check("pvc volumeMode", *pvc.Spec.VolumeMode, corev1.PersistentVolumeBlock)
 	check("pvc accessModes", pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany})
@@ -98,7 +98,7 @@ func TestVMSpecFields(t *testing.T) {
 	aa := spec.Affinity.PodAntiAffinity
 	check("anti-affinity is soft", aa.RequiredDuringSchedulingIgnoredDuringExecution == nil, true)
 	check("anti-affinity selector", aa.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.LabelSelector.MatchLabels,
-		map[string]string{LabelCluster: "c-abc12"})
+		map[string]string{LabelClusterID: "id-abc12"}) // by id: a same-named cluster's VMs are not ours to avoid
 	check("anti-affinity topology", aa.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey, "kubernetes.io/hostname")
 }
 
@@ -106,7 +106,7 @@ func TestVMSpecPodNetworkAndReservedMemory(t *testing.T) {
 	cl := testCluster()
 	cl.Template.Network = ObjectRef{}
 	cl.Template.ReservedMemory = resource.MustParse("256Mi")
-	vm, err := VMSpec(cl, testEnv, "cp", 1)
+	vm, err := VMSpec(cl, testEnv, VM{Pool: "cp", Index: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +134,14 @@ func TestVMSpecRejectsBadInput(t *testing.T) {
 		{"name too long", func(c *Cluster, _ *Environment) { c.Template.NamePrefix = strings.Repeat("a", 60) }, "must be no more than 63"},
 		{"upper case prefix", func(c *Cluster, _ *Environment) { c.Template.NamePrefix = "Demo" }, "RFC 1123"},
 		{"no storage class", func(_ *Cluster, e *Environment) { e.StorageClass = "" }, "storage class"},
-		{"no cluster name", func(c *Cluster, _ *Environment) { c.Name = "" }, "cluster name"},
+		{"no cluster name", func(c *Cluster, _ *Environment) { c.Owner.Name = "" }, "cluster name"},
+		{"no cluster id", func(c *Cluster, _ *Environment) { c.Owner.ID = "" }, `cluster c-abc12: id ""`},
 		{"reserved above memory", func(c *Cluster, _ *Environment) { c.Template.ReservedMemory = resource.MustParse("8Gi") }, "reserved memory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, env := testCluster(), testEnv
 			tc.modify(&cl, &env)
-			_, err := VMSpec(cl, env, "worker", 1)
+			_, err := VMSpec(cl, env, VM{Pool: "worker", Index: 1})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -150,7 +151,7 @@ func TestVMSpecRejectsBadInput(t *testing.T) {
 
 func TestCloudInitSecret(t *testing.T) {
 	cl := testCluster()
-	vm, err := VMSpec(cl, testEnv, "worker", 1)
+	vm, err := VMSpec(cl, testEnv, VM{Pool: "worker", Index: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +170,8 @@ func TestCloudInitSecret(t *testing.T) {
 		s.OwnerReferences[0].APIVersion != "kubevirt.io/v1" || s.OwnerReferences[0].Name != vm.Name {
 		t.Errorf("owner references = %+v, want the VM", s.OwnerReferences)
 	}
-	if s.Labels[LabelCluster] != "c-abc12" || s.Labels[LabelPool] != "worker" {
-		t.Errorf("labels = %v, want cluster and pool", s.Labels)
+	if s.Labels[LabelCluster] != "c-abc12" || s.Labels[LabelClusterID] != "id-abc12" || s.Labels[LabelPool] != "worker" {
+		t.Errorf("labels = %v, want cluster name, id and pool", s.Labels)
 	}
 	if _, ok := s.Data["userdata"]; !ok || len(s.Data) != 1 {
 		t.Errorf("data keys = %v, want userdata", keys(s.Data))
@@ -183,4 +184,31 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// The user's extra labels cannot make the VM, its Secret or its disk another cluster's (or nobody's).
+func TestVMSpecUserLabelsCannotChangeOwner(t *testing.T) {
+	cl := testCluster()
+	cl.Template.Labels = map[string]string{LabelCluster: "c-other", LabelClusterID: "id-other", LabelPool: "x", "team": "infra"}
+	vm, err := VMSpec(cl, testEnv, VM{Pool: "worker", Index: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm.UID = types.UID("1234")
+	s, err := CloudInitSecret(cl, testEnv, vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pvcs []corev1.PersistentVolumeClaim
+	if err := json.Unmarshal([]byte(vm.Annotations[annotationVolumeClaims]), &pvcs); err != nil {
+		t.Fatal(err)
+	}
+	for what, l := range map[string]map[string]string{"VM": vm.Labels, "VMI template": vm.Spec.Template.ObjectMeta.Labels, "secret": s.Labels, "PVC": pvcs[0].Labels} {
+		if !testOwner.owns(l) || l[LabelClusterID] != testOwner.ID {
+			t.Errorf("%s labels %v: not the cluster's", what, l)
+		}
+		if what != "PVC" && (l[LabelPool] != "worker" || l["team"] != "infra") {
+			t.Errorf("%s labels %v: want pool worker and the user's team label", what, l)
+		}
+	}
 }

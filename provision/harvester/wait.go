@@ -18,11 +18,12 @@ import (
 // interface, and returns the nodes with their addresses. It watches the cluster's VMIs (one watch,
 // re-established after expiry or an API server restart). After timeout the error names every
 // node still waiting and what for; the nodes returned then carry the addresses known so far.
-func (c *Client) WaitForAddresses(ctx context.Context, namespace, cluster string, nodes []Node, timeout time.Duration) ([]Node, error) {
-	if err := checkClusterName(cluster); err != nil {
+func (c *Client) WaitForAddresses(ctx context.Context, namespace string, owner Owner, nodes []VM, timeout time.Duration) ([]VM, error) {
+	if err := owner.check(); err != nil {
 		return nil, fmt.Errorf("wait for VMs: %w", err)
 	}
-	out := append([]Node{}, nodes...)
+	cluster := owner.Name
+	out := append([]VM{}, nodes...)
 	status := make(map[string]string, len(nodes)) // name -> why it is not ready; "" = ready
 	for _, n := range nodes {
 		status[n.Name] = "no VMI yet"
@@ -68,7 +69,7 @@ func (c *Client) WaitForAddresses(ctx context.Context, namespace, cluster string
 		status[name], addrs[name] = why, addr
 		return pending == 0, nil
 	}
-	_, err := watchtools.UntilWithSync(waitCtx, c.dynamicListWatch(waitCtx, gvrVMI, namespace, clusterSelector(cluster)),
+	_, err := watchtools.UntilWithSync(waitCtx, c.dynamicListWatch(waitCtx, gvrVMI, namespace, owner.selector()),
 		&unstructured.Unstructured{}, nil, update)
 	for i := range out {
 		out[i].Address = addrs[out[i].Name]
@@ -91,7 +92,8 @@ func (c *Client) WaitForAddresses(ctx context.Context, namespace, cluster string
 	return out, fmt.Errorf("VMs of cluster %s not ready after %s: %s", cluster, timeout, strings.Join(waiting, "; "))
 }
 
-// vmiAddress returns the VMI's IPv4 address on its first interface, or why there is none.
+// vmiAddress returns the VMI's IPv4 address on its first interface (or the one its address-interface
+// annotation names), or why there is none.
 func vmiAddress(vmi *kubevirtv1.VirtualMachineInstance) (addr, why string) {
 	if vmi.Status.Phase != kubevirtv1.Running {
 		phase := string(vmi.Status.Phase)
@@ -104,12 +106,22 @@ func vmiAddress(vmi *kubevirtv1.VirtualMachineInstance) (addr, why string) {
 	if len(ifaces) == 0 {
 		return "", "running, no interface reported yet (is qemu-guest-agent running in the image?)"
 	}
-	iface := ifaces[0]
-	for _, i := range ifaces {
-		if i.Name == nicName {
-			iface = i
+	want := nicName(0)
+	if a := vmi.Annotations[annotationAddressInterface]; a != "" {
+		want = a
+	}
+	var iface *kubevirtv1.VirtualMachineInstanceNetworkInterface
+	for i := range ifaces {
+		if ifaces[i].Name == want {
+			iface = &ifaces[i]
 			break
 		}
+	}
+	if iface == nil {
+		if want != nicName(0) {
+			return "", fmt.Sprintf("running, interface %s not reported yet (is qemu-guest-agent running in the image?)", want)
+		}
+		iface = &ifaces[0]
 	}
 	var others []string
 	seen := map[string]bool{}
@@ -127,5 +139,9 @@ func vmiAddress(vmi *kubevirtv1.VirtualMachineInstance) (addr, why string) {
 	if len(others) > 0 {
 		return "", fmt.Sprintf("running, no usable IPv4 address, only %s: the network must give one (DHCP)", strings.Join(others, ", "))
 	}
-	return "", "running, no address on the first interface yet (is qemu-guest-agent running in the image?)"
+	where := "the first interface"
+	if want != nicName(0) {
+		where = "interface " + want
+	}
+	return "", fmt.Sprintf("running, no address on %s yet (is qemu-guest-agent running in the image?)", where)
 }

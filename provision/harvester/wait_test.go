@@ -47,12 +47,12 @@ func TestVMIAddress(t *testing.T) {
 	}
 }
 
-func vmiObject(t *testing.T, cluster, name string, phase kubevirtv1.VirtualMachineInstancePhase, ip string) *unstructured.Unstructured {
+func vmiObject(t *testing.T, owner Owner, name string, phase kubevirtv1.VirtualMachineInstancePhase, ip string) *unstructured.Unstructured {
 	t.Helper()
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	vmi.APIVersion, vmi.Kind = "kubevirt.io/v1", "VirtualMachineInstance"
 	vmi.Name, vmi.Namespace = name, "vms"
-	vmi.Labels = map[string]string{LabelCluster: cluster}
+	vmi.Labels = owner.labels()
 	vmi.Status.Phase = phase
 	if ip != "" {
 		vmi.Status.Interfaces = []kubevirtv1.VirtualMachineInstanceNetworkInterface{{Name: "nic-0", IP: ip, IPs: []string{ip}}}
@@ -66,12 +66,12 @@ func vmiObject(t *testing.T, cluster, name string, phase kubevirtv1.VirtualMachi
 
 func TestWaitForAddressesReady(t *testing.T) {
 	f := newFakes(t, []runtime.Object{
-		vmiObject(t, "c-abc12", "demo-cp-1", kubevirtv1.Running, "10.0.0.1"),
-		vmiObject(t, "c-abc12", "demo-worker-1", kubevirtv1.Running, "10.0.0.2"),
-		vmiObject(t, "c-other", "other-1", kubevirtv1.Scheduling, ""),
+		vmiObject(t, testOwner, "demo-cp-1", kubevirtv1.Running, "10.0.0.1"),
+		vmiObject(t, testOwner, "demo-worker-1", kubevirtv1.Running, "10.0.0.2"),
+		vmiObject(t, otherOwner, "other-1", kubevirtv1.Scheduling, ""),
 	})
-	nodes, err := f.WaitForAddresses(context.Background(), "vms", "c-abc12",
-		[]Node{{Name: "demo-cp-1", Pool: "cp", Index: 1}, {Name: "demo-worker-1", Pool: "worker", Index: 1}}, time.Minute)
+	nodes, err := f.WaitForAddresses(context.Background(), "vms", testOwner,
+		[]VM{{Name: "demo-cp-1", Pool: "cp", Index: 1}, {Name: "demo-worker-1", Pool: "worker", Index: 1}}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +83,14 @@ func TestWaitForAddressesReady(t *testing.T) {
 // A node that times out is named with what it waits for; the others keep their addresses.
 func TestWaitForAddressesTimeout(t *testing.T) {
 	f := newFakes(t, []runtime.Object{
-		vmiObject(t, "c-abc12", "demo-cp-1", kubevirtv1.Running, "10.0.0.1"),
-		vmiObject(t, "c-abc12", "demo-worker-1", kubevirtv1.Scheduling, ""),
-		vmiObject(t, "c-abc12", "demo-worker-2", kubevirtv1.Running, "fe80::2"),
+		vmiObject(t, testOwner, "demo-cp-1", kubevirtv1.Running, "10.0.0.1"),
+		vmiObject(t, testOwner, "demo-worker-1", kubevirtv1.Scheduling, ""),
+		vmiObject(t, testOwner, "demo-worker-2", kubevirtv1.Running, "fe80::2"),
+		// Selection is by id: a VMI of that name with another cluster's id is not ours.
+		vmiObject(t, twinOwner, "demo-worker-3", kubevirtv1.Running, "10.0.0.3"),
 	})
-	nodes, err := f.WaitForAddresses(context.Background(), "vms", "c-abc12",
-		[]Node{{Name: "demo-cp-1"}, {Name: "demo-worker-1"}, {Name: "demo-worker-2"}, {Name: "demo-worker-3"}}, 200*time.Millisecond)
+	nodes, err := f.WaitForAddresses(context.Background(), "vms", testOwner,
+		[]VM{{Name: "demo-cp-1"}, {Name: "demo-worker-1"}, {Name: "demo-worker-2"}, {Name: "demo-worker-3"}}, 200*time.Millisecond)
 	wantAll(t, err, "VMs of cluster c-abc12 not ready after 200ms",
 		"demo-worker-1: VMI phase Scheduling", "demo-worker-2: running, no usable IPv4 address, only fe80::2", "demo-worker-3: no VMI yet")
 	if strings.Contains(err.Error(), "demo-cp-1") {
@@ -101,7 +103,7 @@ func TestWaitForAddressesTimeout(t *testing.T) {
 
 // Addresses that arrive after the wait began are seen through the watch.
 func TestWaitForAddressesWatches(t *testing.T) {
-	f := newFakes(t, []runtime.Object{vmiObject(t, "c-abc12", "demo-cp-1", kubevirtv1.Scheduled, "")})
+	f := newFakes(t, []runtime.Object{vmiObject(t, testOwner, "demo-cp-1", kubevirtv1.Scheduled, "")})
 	watching := make(chan struct{})
 	f.dyn.PrependWatchReactor("virtualmachineinstances", func(a k8stesting.Action) (bool, watch.Interface, error) {
 		w, err := f.dyn.Tracker().Watch(gvrVMI, a.GetNamespace())
@@ -111,10 +113,10 @@ func TestWaitForAddressesWatches(t *testing.T) {
 	go func() {
 		<-watching
 		for _, ip := range []string{"", "10.0.0.9"} { // running first, the guest agent reports later
-			_ = f.dyn.Tracker().Update(gvrVMI, vmiObject(t, "c-abc12", "demo-cp-1", kubevirtv1.Running, ip), "vms")
+			_ = f.dyn.Tracker().Update(gvrVMI, vmiObject(t, testOwner, "demo-cp-1", kubevirtv1.Running, ip), "vms")
 		}
 	}()
-	nodes, err := f.WaitForAddresses(context.Background(), "vms", "c-abc12", []Node{{Name: "demo-cp-1"}}, 10*time.Second)
+	nodes, err := f.WaitForAddresses(context.Background(), "vms", testOwner, []VM{{Name: "demo-cp-1"}}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +129,6 @@ func TestWaitForAddressesCancelled(t *testing.T) {
 	f := newFakes(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := f.WaitForAddresses(ctx, "vms", "c-abc12", []Node{{Name: "demo-cp-1"}}, time.Minute)
+	_, err := f.WaitForAddresses(ctx, "vms", testOwner, []VM{{Name: "demo-cp-1"}}, time.Minute)
 	wantAll(t, err, "wait for VMs of cluster c-abc12", "context canceled")
 }

@@ -42,12 +42,22 @@ func NewClient(a Access) (kubernetes.Interface, error) {
 
 // FromKubeconfig builds a client from a kubeconfig such as the one RKE writes.
 func FromKubeconfig(kubeconfig []byte) (kubernetes.Interface, error) {
+	cfg, err := ConfigFromKubeconfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(cfg)
+}
+
+// ConfigFromKubeconfig is the REST configuration of a kubeconfig such as the one RKE writes.
+func ConfigFromKubeconfig(kubeconfig []byte) (*rest.Config, error) {
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
 		// The parser's message may quote the file, which holds credentials.
 		return nil, errors.New("kubernetes client: the kubeconfig does not parse")
 	}
-	return newClient(cfg)
+	cfg.UserAgent = userAgent
+	return cfg, nil
 }
 
 // newClient leaves the request timeout unset: every call carries a context with a deadline, and a

@@ -14,16 +14,16 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/addons"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/kubeaccess"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 // TestAgainstAPIServer plays the built cluster with the stand-in's real etcd, kube-apiserver and
 // kube-controller-manager (whose token controller fills the token Secret).
 func TestAgainstAPIServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts etcd, kube-apiserver and kube-controller-manager")
-	}
+	testenv.SkipShort(t, "starts etcd, kube-apiserver and kube-controller-manager")
 	sim := harvestersim.Start(t, harvestersim.Options{KubernetesOnly: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -36,7 +36,46 @@ func TestAgainstAPIServer(t *testing.T) {
 	t.Run("token", func(t *testing.T) { testToken(ctx, t, sim, admin) })
 	t.Run("version and nodes", func(t *testing.T) { testInfo(ctx, t, sim) })
 	t.Run("legacy service account", func(t *testing.T) { testLegacy(ctx, t, admin) })
+	t.Run("apply manifests", func(t *testing.T) { testApply(ctx, t, sim, admin) })
 	t.Run("API server restart", func(t *testing.T) { testRestart(ctx, t, sim, admin) })
+}
+
+// testApply: the rendered cloud provider and CSI driver are applied, a second apply brings back
+// what was changed by hand, and a manifest the API server refuses is named.
+func testApply(ctx context.Context, t *testing.T, sim *harvestersim.Sim, admin kubernetes.Interface) {
+	manifests, err := addons.Render(addons.Params{ClusterName: "demo", VolumeNamePrefix: "demo-pv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := kubeaccess.ConfigFromKubeconfig(sim.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kubeaccess.Apply(ctx, cfg, manifests); err != nil {
+		t.Fatal(err)
+	}
+	d, err := admin.AppsV1().Deployments("kube-system").Get(ctx, "harvester-cloud-provider", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Args = []string{"--changed-by-hand"}
+	if _, err := admin.AppsV1().Deployments("kube-system").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubeaccess.Apply(ctx, cfg, manifests); err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+	d, err = admin.AppsV1().Deployments("kube-system").Get(ctx, "harvester-cloud-provider", metav1.GetOptions{})
+	if err != nil || !strings.Contains(strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), "--cluster-name=demo") {
+		t.Errorf("the second apply did not restore the Deployment: %v %v", d.Spec.Template.Spec.Containers[0].Args, err)
+	}
+	if _, err := admin.StorageV1().StorageClasses().Get(ctx, "harvester", metav1.GetOptions{}); err != nil {
+		t.Errorf("StorageClass harvester: %v", err)
+	}
+	err = kubeaccess.Apply(ctx, cfg, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad, namespace: kube-system}\ndata: {k: [1]}\n")
+	if err == nil || !strings.Contains(err.Error(), "ConfigMap kube-system/bad") {
+		t.Errorf("a refused manifest: %v", err)
+	}
 }
 
 // testToken: the token authenticates on its own (CA and bearer token only), is cluster-admin, and a

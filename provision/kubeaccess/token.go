@@ -2,7 +2,6 @@ package kubeaccess
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,12 +11,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/internal/kwatch"
 )
 
 // The objects Rancher's kontainer-engine drivers create for their cluster-admin token.
@@ -32,9 +28,6 @@ const (
 
 // tokenWait bounds the wait for the token controller to fill the Secret.
 var tokenWait = 2 * time.Minute
-
-// errTokenSecretDeleted: the token controller deletes token Secrets whose service account is gone.
-var errTokenSecretDeleted = errors.New("the token secret was deleted while waiting for its token (service account replaced?)")
 
 // ServiceAccountToken returns a cluster-admin service-account token for Rancher, creating what is
 // missing: the namespace, the service account, its binding to cluster-admin and a token Secret.
@@ -123,44 +116,13 @@ func ensureTokenSecret(ctx context.Context, cs kubernetes.Interface) error {
 	})
 }
 
-// waitForToken watches the token Secret until the token controller has filled it. The informer
-// behind the watch lists first (a filled Secret answers at once) and re-lists after errors.
-func waitForToken(parent context.Context, cs kubernetes.Interface) (string, error) {
-	ctx, cancel := context.WithTimeout(parent, tokenWait)
-	defer cancel()
-	secrets := cs.CoreV1().Secrets(Namespace)
-	byName := fields.OneTermEqualSelector("metadata.name", TokenSecretName).String()
-	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = byName
-			return secrets.List(ctx, o)
-		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = byName
-			return secrets.Watch(ctx, o)
-		},
+// waitForToken waits until the token controller has filled the token Secret.
+func waitForToken(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	token, err := kwatch.ServiceAccountToken(ctx, cs.CoreV1().Secrets(Namespace), TokenSecretName, tokenWait)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", Namespace, err)
 	}
-	var token string
-	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Secret{}, nil, func(ev watch.Event) (bool, error) {
-		s, ok := ev.Object.(*corev1.Secret)
-		if !ok || s.Name != TokenSecretName {
-			return false, nil
-		}
-		if ev.Type == watch.Deleted {
-			return false, errTokenSecretDeleted
-		}
-		token = string(s.Data[corev1.ServiceAccountTokenKey])
-		return token != "", nil
-	})
-	switch {
-	case err == nil:
-		return token, nil
-	case parent.Err() != nil:
-		err = parent.Err()
-	case ctx.Err() != nil:
-		err = fmt.Errorf("no token after %s: %w", tokenWait, ctx.Err())
-	}
-	return "", fmt.Errorf("wait for the token in %s/%s: %w", Namespace, TokenSecretName, err)
+	return token, nil
 }
 
 func ignoreExists(err error) error {

@@ -22,7 +22,7 @@ func BenchmarkMetadataInit(b *testing.B) {
 }
 
 func BenchmarkBuildConfig30Nodes(b *testing.B) {
-	c := Config{Nodes: layout(pool{"cp", 3, etcdAndCP}, pool{"w", 27, workerOnly}), SSHKey: testKey(b)}
+	c := Config{Nodes: layout(pool{"cp", 3, etcdAndCP}, pool{"w", 27, workerOnly})}
 	if err := loadMetadata(); err != nil {
 		b.Fatal(err)
 	}
@@ -30,23 +30,5 @@ func BenchmarkBuildConfig30Nodes(b *testing.B) {
 		if _, err := buildConfig(c); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkCompressFiles reports the raw and compressed sizes of RKE's files per cluster size.
-func BenchmarkCompressFiles(b *testing.B) {
-	for _, c := range sizeCases() {
-		b.Run(c.name, func(b *testing.B) {
-			files := builtFiles(b, c.nodes)
-			var packed []byte
-			for b.Loop() {
-				var err error
-				if packed, err = files.Compress(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(len(files.State)+len(files.Kubeconfig)), "raw-bytes")
-			b.ReportMetric(float64(len(packed)), "compressed-bytes")
-		})
 	}
 }

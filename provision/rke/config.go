@@ -59,6 +59,10 @@ func buildConfig(c Config) (*types.RancherKubernetesEngineConfig, error) {
 		},
 		Nodes: make([]types.RKEConfigNode, len(c.Nodes)),
 	}
+	cfg.Authentication.SANs = append([]string(nil), c.SANs...)
+	if c.CloudConfig != "" {
+		cfg.CloudProvider = types.CloudProvider{Name: "harvester", HarvesterCloudProvider: &types.HarvesterCloudProvider{CloudConfig: c.CloudConfig}}
+	}
 	for i, n := range c.Nodes {
 		cfg.Nodes[i] = types.RKEConfigNode{
 			HostnameOverride: n.Name,
@@ -66,7 +70,6 @@ func buildConfig(c Config) (*types.RancherKubernetesEngineConfig, error) {
 			InternalAddress:  n.InternalAddress,
 			User:             n.User,
 			Role:             append([]string(nil), n.Roles...),
-			SSHKey:           string(c.SSHKey),
 		}
 	}
 	return cfg, nil

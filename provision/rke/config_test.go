@@ -34,18 +34,17 @@ func TestBuildConfigLayouts(t *testing.T) {
 			pool{"etcd", 1, []string{RoleEtcd}}, pool{"cp", 1, []string{RoleControlPlane}}, pool{"w", 3, workerOnly}), 1, 1, 3},
 		{"thirty nodes", layout(pool{"cp", 3, etcdAndCP}, pool{"w", 27, workerOnly}), 3, 3, 27},
 	}
-	key := testKey(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := buildConfig(Config{Nodes: tt.nodes, SSHKey: key})
+			cfg, err := buildConfig(Config{Nodes: tt.nodes})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i, n := range cfg.Nodes {
 				want := tt.nodes[i]
 				if n.HostnameOverride != want.Name || n.Address != want.Address || n.User != want.User ||
-					!slices.Equal(n.Role, want.Roles) || n.SSHKey != string(key) {
-					t.Errorf("node %d = %+v, want it from %+v with the cluster key", i, n, want)
+					!slices.Equal(n.Role, want.Roles) || n.SSHKey != "" {
+					t.Errorf("node %d = %+v, want it from %+v without any SSH key", i, n, want)
 				}
 			}
 			c := rkeAccepts(t, cfg)
@@ -185,5 +184,26 @@ func TestClusterDNSServer(t *testing.T) {
 		if !netip.MustParsePrefix(cidr).Contains(netip.MustParseAddr(got)) {
 			t.Errorf("%s outside %s", got, cidr)
 		}
+	}
+}
+
+// With a cloud config, RKE runs Kubernetes with an external cloud provider and writes the config
+// to every node.
+func TestBuildConfigCloudProvider(t *testing.T) {
+	const kubeconfig = "apiVersion: v1\nkind: Config\n"
+	cfg, err := buildConfig(Config{Nodes: layout(pool{"all", 1, allRoles}), CloudConfig: kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rkeAccepts(t, cfg)
+	if c.CloudProvider.Name != "external" || c.CloudConfigFile != kubeconfig {
+		t.Errorf("cloud provider %q with config %q", c.CloudProvider.Name, c.CloudConfigFile)
+	}
+	plain, err := buildConfig(Config{Nodes: layout(pool{"all", 1, allRoles})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rkeAccepts(t, plain); c.CloudProvider.Name != "" || c.CloudConfigFile != "" {
+		t.Errorf("without a cloud config: provider %q", c.CloudProvider.Name)
 	}
 }

@@ -2,16 +2,12 @@ package rke
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"testing"
 
 	"github.com/rancher/rke/log"
 	"github.com/rancher/rke/metadata"
-	"golang.org/x/crypto/ssh"
 )
 
 // metadataLoadedAtStart records whether anything parsed RKE's metadata before the tests ran:
@@ -35,19 +31,6 @@ func testContext(t testing.TB) context.Context {
 }
 
 // testKey is a throwaway SSH private key in the PEM form the driver generates.
-func testKey(t testing.TB) []byte {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(block)
-}
-
 // layout builds nodes named by pool, addressed 192.168.10.x in order.
 func layout(pools ...pool) []Node {
 	var nodes []Node

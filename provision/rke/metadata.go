@@ -3,6 +3,7 @@ package rke
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +27,9 @@ func loadMetadata() error {
 		// Used as a library, RKE's version is unset and it would filter the Kubernetes versions
 		// as its development build v1.8.99 does.
 		metadata.RKEVersion = Version
+		// RKE would load its metadata, which decides every system image, from wherever this
+		// variable points: a cluster's images are the ones this driver release was tested with.
+		os.Unsetenv(metadata.RancherMetadataURLEnv)
 		if err := metadata.InitMetadata(context.Background()); err != nil {
 			metadataErr = fmt.Errorf("load RKE %s metadata: %w", Version, err)
 		}

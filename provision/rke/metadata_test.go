@@ -1,6 +1,9 @@
 package rke
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -56,5 +59,25 @@ func TestDockerVersions(t *testing.T) {
 		if tt.wantEmpty != (len(got) == 0) || (tt.contains != "" && !slices.Contains(got, tt.contains)) {
 			t.Errorf("DockerVersions(%s) = %v, want it to contain %q", tt.k8s, got, tt.contains)
 		}
+	}
+}
+
+// RANCHER_METADATA_URL must not change which system images a cluster gets: the test runs itself
+// again with the variable pointing at metadata that knows no Kubernetes version.
+func TestMetadataIgnoresURLFromEnvironment(t *testing.T) {
+	if os.Getenv("HARVESTERRKE_METADATA_CHILD") == "1" {
+		if len(SupportedVersions()) == 0 || !IsSupportedVersion(DefaultVersion()) {
+			t.Fatal("metadata came from RANCHER_METADATA_URL")
+		}
+		return
+	}
+	bogus := filepath.Join(t.TempDir(), "data.json")
+	if err := os.WriteFile(bogus, []byte(`{"K8sVersionRKESystemImages": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestMetadataIgnoresURLFromEnvironment$", "-test.count", "1")
+	cmd.Env = append(os.Environ(), "HARVESTERRKE_METADATA_CHILD=1", "RANCHER_METADATA_URL="+bogus)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("with RANCHER_METADATA_URL set: %v\n%s", err, out)
 	}
 }

@@ -34,13 +34,17 @@ type Node struct {
 	Roles           []string
 }
 
-// Config is everything RKE needs to build or change a cluster.
+// Config is everything RKE needs to build or change a cluster. It holds no SSH key: the caller's
+// dialers reach the nodes, and RKE keeps its configuration in the built cluster
+// (kube-system/full-cluster-state) and in every etcd snapshot.
 type Config struct {
-	Nodes []Node
-	// SSHKey is the cluster's SSH private key (PEM). RKE records it per node in its configuration;
-	// the connections themselves go through the caller's dialers.
-	SSHKey  []byte
+	Nodes   []Node
 	Options Options
+	// CloudConfig, when set, is the kubeconfig of Harvester's cloud provider: RKE writes it to
+	// /etc/kubernetes/cloud-config on every node and runs Kubernetes with an external cloud provider.
+	CloudConfig string
+	// SANs are extra names and addresses of the API server's certificate (its load balancer's).
+	SANs []string
 }
 
 // Files are RKE's on-disk artefacts, kept by the caller between calls.

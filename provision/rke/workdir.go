@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/rancher/rke/cluster"
+
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/scratch"
 )
 
 // RKE derives the names of its state and kubeconfig files from the cluster file's name.
@@ -18,29 +20,30 @@ const (
 )
 
 // workDir is a private directory holding RKE's files for one call; it never outlives the call, so
-// the credentials in the files stay on disk only while RKE runs.
-type workDir string
+// the credentials in the files stay on disk only while RKE runs (a killed call's directory is
+// removed by the next one).
+type workDir struct{ dir *scratch.Dir }
 
 func newWorkDir(f Files) (workDir, error) {
-	dir, err := os.MkdirTemp("", "harvesterrke-rke-")
+	dir, err := scratch.New("rke-")
 	if err != nil {
-		return "", fmt.Errorf("create RKE work directory: %w", err)
+		return workDir{}, fmt.Errorf("create RKE work directory: %w", err)
 	}
-	w := workDir(dir)
+	w := workDir{dir}
 	for name, content := range map[string][]byte{stateFileName: f.State, kubeconfigFileName: f.Kubeconfig} {
 		if len(content) == 0 {
 			continue
 		}
 		if err := os.WriteFile(w.path(name), content, 0o600); err != nil {
 			_ = w.remove()
-			return "", fmt.Errorf("write RKE %s: %w", name, err)
+			return workDir{}, fmt.Errorf("write RKE %s: %w", name, err)
 		}
 	}
 	return w, nil
 }
 
 func (w workDir) path(name string) string {
-	return filepath.Join(string(w), name)
+	return filepath.Join(w.dir.Path, name)
 }
 
 // flags points RKE at the directory. The config dir stays empty: RKE takes filepath.Dir of it.
@@ -71,7 +74,7 @@ func readOptional(path string) ([]byte, error) {
 }
 
 func (w workDir) remove() error {
-	if err := os.RemoveAll(string(w)); err != nil {
+	if err := w.dir.Remove(); err != nil {
 		return fmt.Errorf("remove RKE work directory: %w", err)
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 type testServer struct {
 	addr       string
 	handshakes atomic.Int64 // successful logins
+	accepted   atomic.Int64 // connections accepted
 
 	cfg    *gossh.ServerConfig
 	mu     sync.Mutex
@@ -91,6 +92,7 @@ func (s *testServer) listen() error {
 			if err != nil {
 				return
 			}
+			s.accepted.Add(1)
 			s.mu.Lock()
 			s.conns[conn] = true
 			s.mu.Unlock()
