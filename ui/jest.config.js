@@ -3,7 +3,7 @@ module.exports = {
   testEnvironment:      'jsdom',
   roots:                ['<rootDir>/pkg', '<rootDir>/test'],
   testMatch:            ['**/__tests__/**/*.test.ts', '<rootDir>/test/*.test.ts'],
-  moduleFileExtensions: ['ts', 'js', 'vue', 'json'],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'vue', 'json'],
   // First match wins: images before the path aliases.
   moduleNameMapper:     {
     '\\.(svg|png|jpe?g)$': '<rootDir>/test/unit/file-stub.js',
@@ -12,13 +12,15 @@ module.exports = {
     '^@pkg/(.*)$':         '<rootDir>/pkg/$1',
   },
   transform: {
-    '^.+\\.(js|ts)$': 'babel-jest',
-    '^.+\\.vue$':     '@vue/vue3-jest',
+    '^.+\\.(m?js|ts)$': 'babel-jest',
+    '^.+\\.vue$':       '<rootDir>/test/unit/vue-transform.js',
   },
-  // @rancher/shell ships its sources untranspiled.
-  transformIgnorePatterns: ['/node_modules/(?!@rancher/shell/)'],
+  // @rancher/shell ships its sources untranspiled; from 3.0.13 on it imports vee-validate's ES modules.
+  transformIgnorePatterns: ['/node_modules/(?!(@rancher/shell|vee-validate|@vee-validate)/)'],
   setupFilesAfterEnv:      ['<rootDir>/test/unit/setup.ts'],
   watchman:                false,
+  // The machines are shared 2-core ones: mounting the form the first time can take seconds.
+  testTimeout:             30000,
   // Templates hold no TypeScript; compiled as TS, vue3-jest would hand them to a plain-JS Babel.
   globals:                 {
     'vue-jest': {

@@ -11,7 +11,11 @@ const KONTAINER_DRIVER = 'management.cattle.io.kontainerdriver';
  * (Not `harvester`: that is the built-in Harvester node driver's tile, which must stay.)
  */
 export class HarvesterRkeProvisioner implements IClusterProvisioner {
-  static ID = DRIVER_NAME;
+  // A getter, not a static field: with the tsconfig's useDefineForClassFields a field compiles to a
+  // static block, which the Babel of older shells cannot parse.
+  static get ID(): string {
+    return DRIVER_NAME;
+  }
 
   constructor(private context: ClusterProvisionerContext) {
     // Offer Rancher's Harvester cloud credentials (a kubeconfig) in the credential selector. Through

@@ -1,10 +1,11 @@
 /**
- * Loads the built extension the way the Dashboard does (a <script> for the UMD bundle, then its
- * default export called with a plugin object), takes the registered provisioner and mounts its
- * component against the fake Rancher host.
+ * Loads the installed extension the way the Dashboard does (shell/plugins/plugin.js and
+ * loadPluginAsync in shell/core/extension-manager-impl.js): the UIPlugin entries from
+ * /v1/uiplugins, then a <script> for /v1/uiplugins/<name>/<version>/plugin/<main>, whose global
+ * <name>-<version> has a default export called with a plugin object. Then it takes the registered
+ * provisioner and mounts its component against the fake Rancher host.
  *
- * Query parameters: bundle (URL of the .umd.min.js), id (the bundle's global, <name>-<version>),
- * mode (create or edit).
+ * Query parameters: mode (create or edit).
  */
 import { createFakeRancher } from '../support/fake-rancher.js';
 import { fixtures } from '../support/fixtures.js';
@@ -53,10 +54,24 @@ function pluginObject() {
   };
 }
 
-async function main() {
-  const id = params.get('id');
+/** The installed extension's entry and script URL, as the Dashboard finds them. */
+async function installedExtension() {
+  const index = await (await fetch('/v1/uiplugins', { headers: { accept: 'application/json' } })).json();
+  const entries = Object.values(index.entries || index.Entries || {});
 
-  await loadScript(params.get('bundle'));
+  if (entries.length !== 1) {
+    throw new Error(`want one installed extension, /v1/uiplugins lists ${ entries.length }`);
+  }
+  const { name, version, metadata } = entries[0];
+  const id = `${ name }-${ version }`;
+
+  return { id, url: `/v1/uiplugins/${ name }/${ version }/plugin/${ metadata?.main || `${ id }.umd.min.js` }` };
+}
+
+async function main() {
+  const { id, url } = await installedExtension();
+
+  await loadScript(url);
   if (typeof window[id]?.default !== 'function') {
     throw new Error(`the bundle did not define window["${ id }"].default`);
   }

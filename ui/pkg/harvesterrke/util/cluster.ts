@@ -3,14 +3,15 @@
  * the driver.
  */
 import { FormState, toEngineConfig } from './form';
+import { withFingerprint } from './fingerprint';
 import {
   ENGINE_CONFIG_FIELD, UI_PROVIDER_ANNOTATION, CLOUD_CREDENTIAL_ANNOTATION, DRIVER_NAME
 } from './options';
 
-export function applyForm(normanCluster: Record<string, any>, form: FormState, credentialKubeconfig = ''): void {
+export async function applyForm(normanCluster: Record<string, any>, form: FormState, credentialKubeconfig = ''): Promise<void> {
   normanCluster.name = form.clusterName.trim();
   normanCluster.description = form.clusterDescription.trim();
-  normanCluster[ENGINE_CONFIG_FIELD] = toEngineConfig(form, credentialKubeconfig);
+  normanCluster[ENGINE_CONFIG_FIELD] = await withFingerprint(toEngineConfig(form, credentialKubeconfig));
 
   const annotations = { ...(normanCluster.annotations || {}) };
 

@@ -114,7 +114,7 @@ export function formFromEngineConfig(config: Record<string, any> = {}, annotatio
   if (credential) {
     form.accessMethod = 'cloudCredential';
     form.cloudCredentialId = credential;
-  } else if (config.clientCertificateData) {
+  } else if (config.clientCertificateData || config.clientKeyData) {
     form.accessMethod = 'certificate';
   } else if (config.apiUrl) {
     form.accessMethod = 'token';

@@ -21,7 +21,7 @@ export type OptionType = 'string' | 'int' | 'bool' | 'stringSlice';
 export type OptionValue = string | number | boolean | string[];
 
 /** The form's steps, in the order an admin fills them in. */
-export const STEPS = ['access', 'vm', 'pools', 'docker', 'kubernetes', 'advanced'] as const;
+export const STEPS = ['access', 'vm', 'volumes', 'networks', 'pools', 'docker', 'kubernetes', 'advanced'] as const;
 export type StepId = typeof STEPS[number];
 
 export interface DriverOption {
@@ -33,10 +33,12 @@ export interface DriverOption {
   secret?: boolean;
   /** may change after creation; everything else is locked on edit */
   mutable?: boolean;
+  /** computed by the form, never shown as a field */
+  computed?: boolean;
   step: StepId;
 }
 
-const opt = (name: string, type: OptionType, step: StepId, def: OptionValue, flags: { secret?: boolean, mutable?: boolean } = {}): DriverOption => ({
+const opt = (name: string, type: OptionType, step: StepId, def: OptionValue, flags: { secret?: boolean, mutable?: boolean, computed?: boolean } = {}): DriverOption => ({
   name, type, step, default: def, ...flags
 });
 
@@ -48,6 +50,8 @@ export const OPTIONS: DriverOption[] = [
   opt('client-certificate-data', 'string', 'access', '', { mutable: true }),
   opt('client-key-data', 'string', 'access', '', { secret: true, mutable: true }),
   opt('insecure-skip-tls-verify', 'bool', 'access', false, { mutable: true }),
+  // A digest of the secrets sent (util/fingerprint.ts), so Rancher passes a changed credential on.
+  opt('credential-fingerprint', 'string', 'access', '', { mutable: true, computed: true }),
 
   opt('vm-namespace', 'string', 'vm', 'default'),
   opt('image', 'string', 'vm', ''),
@@ -65,6 +69,22 @@ export const OPTIONS: DriverOption[] = [
   opt('description', 'string', 'vm', ''),
   opt('vm-labels', 'stringSlice', 'vm', []),
 
+  // Grouped as Rancher's Harvester machine form groups them: the CPU model with the VM's size, then
+  // volumes, networks, and under Advanced the firmware, network data and scheduling.
+  opt('networks', 'stringSlice', 'networks', []),
+  opt('static-addresses', 'stringSlice', 'networks', [], { mutable: true }),
+  opt('address-network', 'string', 'networks', ''),
+  opt('network-data', 'string', 'advanced', ''),
+  opt('extra-disks', 'stringSlice', 'volumes', []),
+  opt('cpu-model', 'string', 'vm', ''),
+  opt('cpu-pinning', 'bool', 'advanced', false),
+  opt('isolate-emulator-thread', 'bool', 'advanced', false),
+  opt('efi', 'bool', 'advanced', false),
+  opt('secure-boot', 'bool', 'advanced', false),
+  opt('tpm', 'bool', 'advanced', false),
+  opt('vm-affinity', 'string', 'advanced', ''),
+  opt('anti-affinity', 'string', 'advanced', 'soft'),
+
   opt('etcd-count', 'int', 'pools', 1, { mutable: true }),
   opt('control-plane-count', 'int', 'pools', 1, { mutable: true }),
   opt('worker-count', 'int', 'pools', 1, { mutable: true }),
@@ -72,6 +92,7 @@ export const OPTIONS: DriverOption[] = [
 
   opt('docker-install-method', 'string', 'docker', 'script'),
   opt('docker-install-url', 'string', 'docker', ''),
+  opt('docker-install-url-allow-http', 'bool', 'docker', false, { mutable: true }),
   opt('docker-version', 'string', 'docker', '28.1'),
   opt('registry-mirrors', 'stringSlice', 'docker', []),
   opt('insecure-registries', 'stringSlice', 'docker', []),
@@ -88,6 +109,11 @@ export const OPTIONS: DriverOption[] = [
   opt('ingress-provider', 'string', 'kubernetes', 'nginx', { mutable: true }),
   opt('dns-provider', 'string', 'kubernetes', 'coredns', { mutable: true }),
   opt('monitoring-provider', 'string', 'kubernetes', 'metrics-server', { mutable: true }),
+  opt('control-plane-address', 'string', 'kubernetes', ''),
+  opt('control-plane-ip-pool', 'string', 'kubernetes', ''),
+  opt('harvester-cloud-provider', 'bool', 'kubernetes', true, { mutable: true }),
+  opt('harvester-cloud-provider-api-url', 'string', 'kubernetes', '', { mutable: true }),
+  opt('harvester-addon-images', 'stringSlice', 'kubernetes', [], { mutable: true }),
 
   // user-data is a VM option to the driver; the form shows it with the other rarely needed settings.
   opt('user-data', 'string', 'advanced', ''),
@@ -122,6 +148,8 @@ export const CHOICES = {
   ingressProvider:     ['nginx', 'none'],
   dnsProvider:         ['coredns', 'kube-dns', 'none'],
   monitoringProvider:  ['metrics-server', 'none'],
+  antiAffinity:        ['soft', 'hard'],
+  nicModel:            ['virtio', 'e1000', 'e1000e', 'igb', 'ne2k_pci', 'pcnet', 'rtl8139'],
 };
 
 export const ROLES = ['etcd', 'controlplane', 'worker'] as const;

@@ -66,7 +66,8 @@ export interface IPv4Net {
   prefix: number;
 }
 
-function ipv4(s: string): number | null {
+/** An IPv4 address as a 32-bit unsigned number, or null. */
+export function parseIPv4(s: string): number | null {
   const parts = s.split('.');
 
   if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
@@ -82,7 +83,7 @@ export function parseIPv4CIDR(s: string): IPv4Net | null {
   if (rest.length || bits === undefined || !/^\d{1,2}$/.test(bits) || Number(bits) > 32) {
     return null;
   }
-  const ip = ipv4(addr);
+  const ip = parseIPv4(addr);
 
   if (ip === null) {
     return null;

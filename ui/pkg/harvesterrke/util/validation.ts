@@ -8,9 +8,11 @@
  */
 import jsyaml from 'js-yaml';
 import { FormState } from './form';
-import { CHOICES, ROLES } from './options';
+import { CHOICES, ROLES, OPTIONS } from './options';
+import { isFingerprint, FINGERPRINT_OPTION } from './fingerprint';
+import { checkVMOptions } from './vmoptions';
 import {
-  isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isLabelValue, parseQuantity, parseIPv4CIDR, cidrsOverlap,
+  isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isLabelValue, parseQuantity, parseIPv4, parseIPv4CIDR, cidrsOverlap,
   isURL, isRegistryHost, isIPv6CIDR, plainOrBase64, pemType
 } from './syntax';
 
@@ -59,10 +61,14 @@ class Collector {
   }
 }
 
+const STRING_DEFAULTS: Record<string, string> = OPTIONS.reduce((acc, o) => (typeof o.default === 'string' ? { ...acc, [o.name]: o.default } : acc), {});
+
+/** The trimmed value; blank is left out of what the form sends, so the driver uses its default. */
 function str(form: FormState, name: string): string {
   const v = form.values[name];
+  const s = typeof v === 'string' ? v.trim() : '';
 
-  return typeof v === 'string' ? v.trim() : '';
+  return s || STRING_DEFAULTS[name] || '';
 }
 
 function list(form: FormState, name: string): string[] {
@@ -138,6 +144,15 @@ function checkAccess(c: Collector, form: FormState, ctx: ValidationContext) {
       checkPEM(c, form, 'client-key-data', 'PRIVATE KEY');
     }
   }
+  }
+}
+
+// Computed by the form on save; what is checked here is a value read back from the cluster on edit.
+function checkFingerprint(c: Collector, form: FormState) {
+  const fp = str(form, FINGERPRINT_OPTION);
+
+  if (fp && !isFingerprint(fp)) {
+    c.add(FINGERPRINT_OPTION, 'fingerprint');
   }
 }
 
@@ -266,10 +281,39 @@ function checkSSH(c: Collector, form: FormState) {
 
     if (plain === null || !pemType(plain)?.includes('PRIVATE KEY')) {
       c.add('ssh-private-key', 'sshKey');
-    } else if (plain.includes('ENCRYPTED')) {
+    } else if (plain.includes('ENCRYPTED') || isEncryptedOpenSSHKey(plain)) {
       c.add('ssh-private-key', 'sshKeyEncrypted');
     }
   }
+}
+
+/**
+ * OpenSSH's own key format names its cipher inside the base64 body ("none" when unencrypted), where
+ * PEM keys say ENCRYPTED in their headers.
+ */
+function isEncryptedOpenSSHKey(pem: string): boolean {
+  const m = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(pem);
+
+  if (!m) {
+    return false;
+  }
+  let bytes: string;
+
+  try {
+    bytes = atob(m[1].replace(/\s+/g, ''));
+  } catch (e) {
+    return false;
+  }
+  const magic = 'openssh-key-v1\0';
+
+  if (!bytes.startsWith(magic)) {
+    return false;
+  }
+  // A uint32 length, then the cipher name.
+  const at = magic.length;
+  const len = ((bytes.charCodeAt(at) << 24) | (bytes.charCodeAt(at + 1) << 16) | (bytes.charCodeAt(at + 2) << 8) | bytes.charCodeAt(at + 3)) >>> 0;
+
+  return bytes.slice(at + 4, at + 4 + len) !== 'none';
 }
 
 function checkPools(c: Collector, form: FormState) {
@@ -337,6 +381,8 @@ function checkDocker(c: Collector, form: FormState) {
       }
     } else if (!isURL(url, ['http', 'https'])) {
       c.add('docker-install-url', 'httpURL');
+    } else if (!isURL(url, ['https']) && !form.values['docker-install-url-allow-http']) {
+      c.add('docker-install-url', 'installURLNotHTTPS');
     }
   } else if (!CHOICES.dockerInstallMethod.includes(method)) {
     c.add('docker-install-method', 'oneOf', { choices: CHOICES.dockerInstallMethod.join(', ') });
@@ -368,7 +414,47 @@ function checkDocker(c: Collector, form: FormState) {
   }, 'engineOptionJSON');
 }
 
+// The components whose images harvester-addon-images may replace (the driver's provision/addons).
+const ADDON_COMPONENTS = ['cloud-provider', 'kube-vip', 'csi-driver', 'csi-node-driver-registrar', 'csi-resizer', 'csi-provisioner', 'csi-attacher'];
+// The cluster's volumes on Harvester are named <vm-name-prefix>-pv-<uuid>, within 63 characters.
+const MAX_PREFIX_WITH_CLOUD_PROVIDER = 23;
+
+function checkCloudProvider(c: Collector, form: FormState) {
+  const url = str(form, 'harvester-cloud-provider-api-url');
+
+  if (url && !isURL(url, ['https'])) {
+    c.add('harvester-cloud-provider-api-url', 'cloudProviderURL');
+  }
+  checkKeyValues(c, form, 'harvester-addon-images', (k, v) => ADDON_COMPONENTS.includes(k) && v !== '' && !/\s/.test(v), 'addonImage');
+  const prefix = (str(form, 'vm-name-prefix') || form.clusterName.trim()).toLowerCase();
+
+  if (form.values['harvester-cloud-provider'] !== false && prefix.length > MAX_PREFIX_WITH_CLOUD_PROVIDER) {
+    c.add('vm-name-prefix', 'prefixWithCloudProvider', { max: MAX_PREFIX_WITH_CLOUD_PROVIDER });
+  }
+}
+
+// The cluster's one API address: the driver's load balancer, or the IPv4 address or DNS name of the user's.
+function checkAPIEndpoint(c: Collector, form: FormState) {
+  const address = str(form, 'control-plane-address');
+  const numeric = /^[\d.]*$/.test(address);
+  const ok = address === '' || address === 'load-balancer' || parseIPv4(address) !== null ||
+    (!numeric && address.includes('.') && isDNS1123Subdomain(address.toLowerCase()));
+
+  if (!ok) {
+    c.add('control-plane-address', 'controlPlaneAddress');
+  }
+  const pool = str(form, 'control-plane-ip-pool');
+
+  if (pool && address !== 'load-balancer') {
+    c.add('control-plane-ip-pool', 'ipPoolWithoutLoadBalancer');
+  } else if (pool && !isDNS1123Subdomain(pool)) {
+    c.add('control-plane-ip-pool', 'ipPoolName');
+  }
+}
+
 function checkKubernetes(c: Collector, form: FormState) {
+  checkCloudProvider(c, form);
+  checkAPIEndpoint(c, form);
   const version = str(form, 'kubernetes-version');
 
   if (version && !RKE_VERSION.test(version)) {
@@ -396,7 +482,13 @@ function checkKubernetes(c: Collector, form: FormState) {
     return n;
   };
   const pods = cidr('cluster-cidr');
-  const services = cidr('service-cidr');
+  let services = cidr('service-cidr');
+
+  // kube-apiserver refuses service ranges wider than /12.
+  if (services && services.prefix < 12) {
+    c.add('service-cidr', 'serviceCidrSize');
+    services = null;
+  }
 
   if (pods && services && cidrsOverlap(pods, services)) {
     c.add('service-cidr', 'cidrOverlap', { other: str(form, 'cluster-cidr') });
@@ -419,18 +511,39 @@ function checkAdvanced(c: Collector, form: FormState) {
   checkRange(c, form, 'ssh-ready-timeout', 1, MAX_TIMEOUT);
 }
 
+/** The pools the driver makes of the form: the three role pools, or the custom pools that parse. */
+function driverPools(form: FormState): { name: string, count: number }[] {
+  if (form.poolMode === 'roles') {
+    return [['etcd-count', 'etcd'], ['control-plane-count', 'control-plane'], ['worker-count', 'worker']]
+      .map(([option, name]) => ({ name, count: int(form, option) }))
+      .filter((p) => Number.isInteger(p.count) && p.count >= 1);
+  }
+
+  return form.pools
+    .filter((p) => POOL_NAME.test(p.name) && Number.isInteger(Number(p.count)) && Number(p.count) >= 1 && p.roles.length)
+    .map((p) => ({ name: p.name, count: Number(p.count) }));
+}
+
 /** Every problem of the form at once, like the driver's OptionsError. */
 export function validate(form: FormState, ctx: ValidationContext): Problem[] {
   const c = new Collector();
 
   checkClusterName(c, form);
   checkAccess(c, form, ctx);
+  checkFingerprint(c, form);
   checkTemplate(c, form, ctx);
   checkSSH(c, form);
   checkPools(c, form);
   checkDocker(c, form);
   checkKubernetes(c, form);
   checkAdvanced(c, form);
+  checkVMOptions({
+    str:      (name) => str(form, name),
+    list:     (name) => list(form, name),
+    bool:     (name) => !!form.values[name],
+    pools:    driverPools(form),
+    creating: !ctx.isEdit,
+  }, (option, key, args) => c.add(option, key, args));
 
   return c.problems;
 }

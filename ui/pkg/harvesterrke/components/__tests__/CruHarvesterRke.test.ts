@@ -1,6 +1,7 @@
 import { mountForm, settle } from '../../../../test/unit/helpers';
 import { fixtures, CREDENTIAL_ID, CREDENTIAL_KUBECONFIG } from '../../../../test/support/fixtures';
-import { OPTIONS } from '../../util/options';
+import { OPTIONS, camelCase } from '../../util/options';
+import { credentialFingerprint } from '../../util/fingerprint';
 
 const field = (wrapper: any, name: string) => wrapper.find(`[data-testid="hrke-field-${ name }"]`);
 
@@ -72,14 +73,41 @@ describe('CruHarvesterRke in create mode', () => {
     expect(field(wrapper, 'network').find('.labeled-select').exists()).toBe(true);
   });
 
-  it('takes free text when the credential is for a Harvester cluster Rancher does not manage', async() => {
-    const external = {
-      ...fixtures,
-      cloudCredentials: [{ ...fixtures.cloudCredentials[0], harvestercredentialConfig: { clusterType: 'external' } }],
-    };
-    const { wrapper, host } = await mountForm({ fixtures: external });
+  // A credential an admin pasted for a Harvester cluster Rancher does not manage ("external").
+  const EXTERNAL_KUBECONFIG = 'apiVersion: v1\nkind: Config\nclusters:\n- name: h\n  cluster: {server: "https://harvester.example.com:6443"}\nusers:\n- name: u\n  user: {token: "not-a-real-token"}\ncontexts:\n- name: c\n  context: {cluster: h, user: u}\ncurrent-context: c\n';
+  const external = (proxy: Record<string, any> = {}) => ({
+    ...fixtures,
+    cloudCredentials: [{ ...fixtures.cloudCredentials[0], harvestercredentialConfig: { clusterType: 'external' } }],
+    secrets:          { 'cattle-global-data/cc-hvst1': { id: 'cattle-global-data/cc-hvst1', data: { 'harvestercredentialConfig-kubeconfigContent': Buffer.from(EXTERNAL_KUBECONFIG).toString('base64') } } },
+    proxy,
+  });
+  const META = '/meta/proxy/harvester.example.com:6443';
 
-    expect(host.recorded.requests).toEqual([]);
+  it('reads choices with the kubeconfig of a credential for a Harvester cluster Rancher does not manage', async() => {
+    const item = (namespace: string, name: string, extra = {}) => ({ metadata: { namespace, name }, ...extra });
+    const { wrapper, host } = await mountForm({
+      fixtures: external({
+        [`${ META }/api/v1/namespaces`]:                                      { items: [{ metadata: { name: 'default' } }, { metadata: { name: 'kube-system' } }] },
+        [`${ META }/apis/harvesterhci.io/v1beta1/virtualmachineimages`]:      { items: [item('default', 'image-x', { spec: { displayName: 'jammy' }, status: { progress: 100 } })] },
+        [`${ META }/apis/k8s.cni.cncf.io/v1/network-attachment-definitions`]: { items: [item('default', 'vlan1')] },
+        [`${ META }/apis/harvesterhci.io/v1beta1/keypairs`]:                  { items: [item('default', 'ops')] },
+      })
+    });
+    const vm = wrapper.vm as any;
+
+    expect(host.recorded.requests.map((u: string) => u.split('?')[0]).sort()).toEqual([
+      `${ META }/api/v1/namespaces`, `${ META }/apis/harvesterhci.io/v1beta1/keypairs`, `${ META }/apis/harvesterhci.io/v1beta1/virtualmachineimages`, `${ META }/apis/k8s.cni.cncf.io/v1/network-attachment-definitions`
+    ]);
+    expect(vm.choices).toEqual({
+      namespaces: ['default'], images: [{ value: 'default/image-x', label: 'jammy (default/image-x)' }], networks: [{ value: 'default/vlan1', label: 'default/vlan1' }], keypairs: [{ value: 'default/ops', label: 'default/ops' }]
+    });
+    expect(wrapper.find('[data-testid="hrke-choices-error"]').exists()).toBe(false);
+  });
+
+  it('says why it offers no choices when Rancher\'s proxy cannot reach that Harvester, and takes free text', async() => {
+    const { wrapper } = await mountForm({ fixtures: external() });
+
+    expect(wrapper.find('[data-testid="hrke-choices-error"]').text()).toMatch(/^Rancher's proxy could not read from https:\/\/harvester\.example\.com:6443 \(404 .*\)\. It reaches only hosts listed in the cluster driver's Whitelist Domains/);
     expect(field(wrapper, 'image').find('.labeled-select').exists()).toBe(false);
     await type(wrapper, 'image', 'default/my-image');
     expect((wrapper.vm as any).form.values.image).toBe('default/my-image');
@@ -149,5 +177,34 @@ describe('CruHarvesterRke in edit mode', () => {
     expect(config.kubernetesVersion).toBe('v1.32.7-rancher1-1');
     expect(config).not.toHaveProperty('token');
     expect(config.memory).toBe('8Gi');
+  });
+
+  // Rancher compares the old and new config with password fields left out and passes the edit on
+  // to the driver only when that differs (rancher#51473): a new token alone must change something
+  // Rancher compares.
+  it('changes what Rancher compares when only the token is new', async() => {
+    const PASSWORDS = OPTIONS.filter((o) => o.secret).map((o) => camelCase(o.name));
+    const compared = (config: Record<string, any>) => Object.fromEntries(Object.entries(config).filter(([k]) => !PASSWORDS.includes(k)));
+    const stored = { ...existing.harvesterrkeEngineConfig, credentialFingerprint: await credentialFingerprint({ token: 'old-token' }) };
+    const withStored = { ...value, findNormanCluster: async() => ({ ...existing, harvesterrkeEngineConfig: stored }) };
+
+    const untouched = await mountForm({ mode: 'edit', value: withStored });
+
+    await create(untouched.wrapper);
+    const before = untouched.host.recorded.saves[0].harvesterrkeEngineConfig;
+
+    // Without a new secret the stored fingerprint goes back unchanged: nothing new for Rancher.
+    expect(before).not.toHaveProperty('token');
+    expect(compared(before)).toMatchObject(compared(stored));
+
+    const edited = await mountForm({ mode: 'edit', value: withStored });
+
+    await type(edited.wrapper, 'token', 'new-token');
+    await create(edited.wrapper);
+    const after = edited.host.recorded.saves[0].harvesterrkeEngineConfig;
+
+    expect(after.token).toBe('new-token');
+    expect(compared(after)).not.toEqual(compared(before));
+    expect(compared(after)).toEqual({ ...compared(before), credentialFingerprint: await credentialFingerprint({ token: 'new-token' }) });
   });
 });

@@ -31,10 +31,17 @@ describe('toEngineConfig', () => {
       diskBus:                    'virtio',
       sshUser:                    'ubuntu',
       sshTrustHostKeyOnFirstUse:  false,
+      cpuPinning:                 false,
+      isolateEmulatorThread:      false,
+      efi:                        false,
+      secureBoot:                 false,
+      tpm:                        false,
+      antiAffinity:               'soft',
       etcdCount:                  1,
       controlPlaneCount:          1,
       workerCount:                1,
       dockerInstallMethod:        'script',
+      dockerInstallUrlAllowHttp:  false,
       dockerVersion:              '28.1',
       ignoreDockerVersion:        false,
       networkPlugin:              'canal',
@@ -44,6 +51,7 @@ describe('toEngineConfig', () => {
       ingressProvider:            'nginx',
       dnsProvider:                'coredns',
       monitoringProvider:         'metrics-server',
+      harvesterCloudProvider:     true,
       vmReadyTimeout:             600,
       sshReadyTimeout:            300,
     });
@@ -138,13 +146,13 @@ describe('formFromEngineConfig', () => {
 });
 
 describe('applyForm', () => {
-  it('sets the name, the engine config and the annotations on the Norman cluster', () => {
+  it('sets the name, the engine config and the annotations on the Norman cluster', async() => {
     const form = newForm();
     const cluster: Record<string, any> = { annotations: { keep: 'me' } };
 
     form.clusterName = ' prod ';
     form.cloudCredentialId = 'cattle-global-data:cc-1';
-    applyForm(cluster, form, 'kubeconfig');
+    await applyForm(cluster, form, 'kubeconfig');
 
     expect(cluster.name).toBe('prod');
     expect(cluster.harvesterrkeEngineConfig.kubeconfigContent).toBe('kubeconfig');
@@ -153,7 +161,7 @@ describe('applyForm', () => {
     });
 
     form.accessMethod = 'kubeconfig';
-    applyForm(cluster, form);
+    await applyForm(cluster, form);
     expect(cluster.annotations).not.toHaveProperty('harvesterrke.io/cloud-credential-id');
   });
 
