@@ -1,5 +1,7 @@
-// Package driverproc builds the driver binary and runs it the way Rancher does: a separate process
-// started as `<binary> <port>`, reached through kontainer-engine's own gRPC client.
+// Package driverproc builds the driver binary and runs it the way Rancher does: in a rebuilt driver
+// jail as the unprivileged jail user, one process per call started as `<binary> <port>` with
+// Rancher's wait and retries, reached through kontainer-engine's own gRPC client and killed with
+// SIGKILL when the call ends.
 package driverproc
 
 import (
@@ -28,9 +30,16 @@ var (
 	buildErr  error
 )
 
-// Binary builds the driver once per test process (static, as released) and returns its path.
+// BinaryEnv names a driver binary to test instead of building one (e.g. a released file).
+const BinaryEnv = "HARVESTERRKE_DRIVER_BINARY"
+
+// Binary builds the driver once per test process (static, as released) and returns its path, or
+// returns the binary named by $HARVESTERRKE_DRIVER_BINARY.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv(BinaryEnv); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "harvesterrke-bin-")
 		if err != nil {
@@ -67,19 +76,9 @@ type Process struct {
 	once sync.Once
 }
 
-// Start runs the binary on a free port, waits until it answers GetCapabilities, and stops it when
-// the test ends. extraEnv is added to the process environment.
-func Start(t testing.TB, bin string, extraEnv ...string) *Process {
-	t.Helper()
-	p, err := StartProcess(bin, extraEnv...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Stop() })
-	return p
-}
-
-// StartProcess is Start without a test: the caller must Stop the process.
+// StartProcess runs the binary directly (not in a jail) on a free port and waits until it answers
+// GetCapabilities, for tests of the process itself (arguments, signals, start-up time); the
+// caller must Stop it. Calls go through Rancher (Start) instead.
 func StartProcess(bin string, extraEnv ...string) (*Process, error) {
 	port, err := freePort()
 	if err != nil {
@@ -169,6 +168,9 @@ func (p *Process) Kill() {
 		<-p.done
 	})
 }
+
+// Pid is the driver's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Log returns what the driver logged so far.
 func (p *Process) Log() string { return p.log.String() }

@@ -59,7 +59,7 @@ func benchBootstrap(b *testing.B, sim *harvestersim.Sim, image, method string, n
 	signer, _ := ssh.ParsePrivateKey(key.PrivatePEM)
 	ns, name, _ := strings.Cut(image, "/")
 	cl := harvester.Cluster{
-		Name: cluster,
+		Owner: harvester.Owner{Name: cluster, ID: cluster},
 		Template: harvester.VMTemplate{Namespace: "default", Image: harvester.ObjectRef{Namespace: ns, Name: name},
 			CPUs: 1, Memory: resource.MustParse("1Gi"), DiskSize: resource.MustParse("10Gi"), DiskBus: "virtio", NamePrefix: cluster},
 		Pools: []harvester.Pool{{Name: "n", Count: n}},
@@ -73,16 +73,20 @@ func benchBootstrap(b *testing.B, sim *harvestersim.Sim, image, method string, n
 	if err != nil {
 		b.Fatal(err)
 	}
-	vms, err := hv.Reconcile(ctx, cl, env)
+	plan, err := harvester.PlanVMs(cl, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vms, err := hv.CreateNodes(ctx, cl, env, plan)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer func() {
-		if err := hv.Remove(context.Background(), "default", cluster); err != nil {
+		if err := hv.Remove(context.Background(), "default", cl.Owner); err != nil {
 			b.Error(err)
 		}
 	}()
-	if vms, err = hv.WaitForAddresses(ctx, "default", cluster, vms, 5*time.Minute); err != nil {
+	if vms, err = hv.WaitForAddresses(ctx, "default", cl.Owner, vms, 5*time.Minute); err != nil {
 		b.Fatal(err)
 	}
 	dialer, err := ssh.NewDialer(ssh.Config{Signer: signer})

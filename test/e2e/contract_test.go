@@ -21,7 +21,10 @@ func newOptions(strs map[string]string, ints map[string]int64) *types.DriverOpti
 }
 
 func TestContractEveryMethodAnswers(t *testing.T) {
-	p := driverproc.Start(t, driverproc.Binary(t))
+	// Every method in its own jailed process, as Rancher calls them; the start-up wait is cut short
+	// here because this test makes many calls and every other test waits Rancher's 5 s.
+	p := driverproc.StartInJail(driverproc.NewJail(t, driverproc.Binary(t), driverproc.JailOptions{
+		Schedule: driverproc.Schedule{Wait: 50 * time.Millisecond, Retries: driverproc.RancherSchedule.Retries}}))
 	c := p.Client
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -166,7 +169,10 @@ func TestProcessArguments(t *testing.T) {
 			t.Errorf("%v: exit %d, output %q; want %d and %q", tc.args, code, out, tc.code, tc.out)
 		}
 	}
-	p := driverproc.Start(t, bin)
+	p, err := driverproc.StartProcess(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(p.Log(), "listening on "+p.Addr) {
 		t.Errorf("bound address not logged: %q", p.Log())
 	}

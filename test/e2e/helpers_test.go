@@ -18,9 +18,8 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/gvr"
 )
-
-var vmResource = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
 
 // simOptions are driver options for a cluster on the stand-in. The Kubernetes settings need no
 // images beyond RKE's core ones (no network plugin, ingress, DNS or metrics).
@@ -53,16 +52,18 @@ func simOptions(sim *harvestersim.Sim, name string, pools ...string) *types.Driv
 type testState struct {
 	Version int `json:"version"`
 	Cluster struct {
+		ID          string `json:"id"`
 		ClientKey   []byte `json:"clientKey"`
 		HostKeySeed []byte `json:"hostKeySeed"`
 		Nodes       []struct {
 			Name, Pool, Address, HostKey, Phase string
 		} `json:"nodes"`
-		RKE struct{ State, Kubeconfig []byte } `json:"rke"`
+		CloudConfig []byte                             `json:"cloudConfig"`
+		RKE         struct{ State, Kubeconfig []byte } `json:"rke"`
 	} `json:"cluster"`
 }
 
-func stateOf(t *testing.T, info *types.ClusterInfo) testState {
+func stateOf(t testing.TB, info *types.ClusterInfo) testState {
 	t.Helper()
 	var st testState
 	if info == nil || info.Metadata["state"] == "" {
@@ -93,7 +94,7 @@ func clusterVMs(t *testing.T, sim *harvestersim.Sim, cluster string) []kubevirtv
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := dyn.Resource(vmResource).Namespace("").List(context.Background(),
+	list, err := dyn.Resource(gvr.VirtualMachines).Namespace("").List(context.Background(),
 		metav1.ListOptions{LabelSelector: "harvesterrke.io/cluster=" + cluster})
 	if err != nil {
 		t.Fatal(err)
@@ -120,12 +121,12 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func objectExists(t *testing.T, sim *harvestersim.Sim, gvr schema.GroupVersionResource, ns, name string) bool {
+func objectExists(t *testing.T, sim *harvestersim.Sim, res schema.GroupVersionResource, ns, name string) bool {
 	dyn, err := dynamic.NewForConfig(sim.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = dyn.Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	_, err = dyn.Resource(res).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
 	return err == nil
 }
 

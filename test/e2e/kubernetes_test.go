@@ -18,6 +18,7 @@ import (
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/driverproc"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/testenv"
 )
 
 // The driver's whole job on the stand-in, with RKE's images preloaded in the hosts' Docker: Create
@@ -25,9 +26,7 @@ import (
 // snapshots and Remove act on it. RKE deploys no add-on (no image for one is built): the pod network
 // is the stand-in hosts' own.
 func TestKubernetesOnStandIn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes minutes: RKE brings up real clusters")
-	}
+	testenv.SkipShort(t, "takes minutes: RKE brings up real clusters")
 	sim := harvestersim.Start(t, harvestersim.Options{RKEImages: true})
 	p := driverproc.Start(t, driverproc.Binary(t))
 
@@ -35,9 +34,11 @@ func TestKubernetesOnStandIn(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
 		opts := simOptions(sim, "k-one", "all=1:etcd+controlplane+worker")
+		opts.BoolOptions["harvester-cloud-provider"] = false // as clusters were before it
 		info := createCluster(ctx, t, p, opts, 1)
 		defer func() { removeCluster(t, sim, p, info, "k-one") }() // with the latest info, as Rancher would
 		cs := rancherClient(ctx, t, p, info, []string{"k-one-all-1"})
+		noCloudProvider(ctx, t, sim, cs, "k-one", "k-one-all-1")
 
 		// A ConfigMap made before the snapshot comes back with the restore; one made after it goes.
 		before, after := configMap("before-snapshot"), configMap("after-snapshot")
@@ -84,6 +85,8 @@ func TestKubernetesOnStandIn(t *testing.T) {
 			t.Errorf("the node's snapshots after the removal: %q", list)
 		}
 	})
+
+	t.Run("three control planes behind a Harvester load balancer", func(t *testing.T) { testHighlyAvailable(t, sim, p) })
 
 	t.Run("three nodes, workers scaled 2 to 3 to 1, Kubernetes upgraded", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -151,7 +154,7 @@ func TestKubernetesOnStandIn(t *testing.T) {
 
 // createCluster creates a cluster through the driver and returns its info, failing the test (after
 // removing what was made) if Create does not end with Kubernetes on every node.
-func createCluster(ctx context.Context, t *testing.T, p *driverproc.Process, opts *types.DriverOptions, nodes int) *types.ClusterInfo {
+func createCluster(ctx context.Context, t *testing.T, p *driverproc.Rancher, opts *types.DriverOptions, nodes int) *types.ClusterInfo {
 	t.Helper()
 	name := opts.StringOptions["name"]
 	start := time.Now()
@@ -181,21 +184,9 @@ func createCluster(ctx context.Context, t *testing.T, p *driverproc.Process, opt
 // rancherClient runs PostCheck as Rancher does after Create and Update, and returns a client holding
 // nothing but what Rancher keeps: the endpoint, the CA and the token. It checks that the cluster's
 // nodes are the wanted ones and Ready, and that GetVersion and GetClusterSize agree with the cluster.
-func rancherClient(ctx context.Context, t *testing.T, p *driverproc.Process, info *types.ClusterInfo, nodes []string) *kubernetes.Clientset {
+func rancherClient(ctx context.Context, t *testing.T, p *driverproc.Rancher, info *types.ClusterInfo, nodes []string) *kubernetes.Clientset {
 	t.Helper()
-	checked, err := p.Client.PostCheck(ctx, info)
-	if err != nil {
-		t.Fatalf("post-check: %v", err)
-	}
-	ca, err := base64.StdEncoding.DecodeString(checked.RootCaCertificate)
-	if err != nil || checked.ServiceAccountToken == "" || !strings.HasPrefix(checked.Endpoint, "https://") {
-		t.Fatalf("post-check info: endpoint %q, token set %v, CA %v", checked.Endpoint, checked.ServiceAccountToken != "", err)
-	}
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: checked.Endpoint, BearerToken: checked.ServiceAccountToken,
-		TLSClientConfig: rest.TLSClientConfig{CAData: ca}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs, _ := postCheckClient(ctx, t, p, info)
 	// RKE returns before a new node's kubelet has reported Ready, and a removed node's object may
 	// linger for a moment: wait for the wanted list.
 	want := make([]string, len(nodes))
@@ -240,6 +231,26 @@ func rancherClient(ctx context.Context, t *testing.T, p *driverproc.Process, inf
 	return cs
 }
 
+// postCheckClient runs PostCheck and returns a client holding only what Rancher keeps of it, and the
+// endpoint.
+func postCheckClient(ctx context.Context, t *testing.T, p *driverproc.Rancher, info *types.ClusterInfo) (*kubernetes.Clientset, string) {
+	t.Helper()
+	checked, err := p.Client.PostCheck(ctx, info)
+	if err != nil {
+		t.Fatalf("post-check: %v", err)
+	}
+	ca, err := base64.StdEncoding.DecodeString(checked.RootCaCertificate)
+	if err != nil || checked.ServiceAccountToken == "" || !strings.HasPrefix(checked.Endpoint, "https://") {
+		t.Fatalf("post-check info: endpoint %q, token set %v, CA %v", checked.Endpoint, checked.ServiceAccountToken != "", err)
+	}
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: checked.Endpoint, BearerToken: checked.ServiceAccountToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs, checked.Endpoint
+}
+
 // readiness is a node's Ready condition and what the kubelet says of it.
 func readiness(n corev1.Node) (string, string) {
 	for _, c := range n.Status.Conditions {
@@ -257,16 +268,43 @@ func configMap(name string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"made-by": "e2e"}}
 }
 
-// removeCluster removes the cluster through the driver and checks that nothing of it is left: no
-// object, host, cgroup or changed sysctl.
-func removeCluster(t *testing.T, sim *harvestersim.Sim, p *driverproc.Process, info *types.ClusterInfo, name string) {
+// removeCluster removes the cluster through the driver and checks that it connected to no node and
+// that nothing of the cluster is left: no object, host, cgroup or changed sysctl.
+func removeCluster(t *testing.T, sim *harvestersim.Sim, p *driverproc.Rancher, info *types.ClusterInfo, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	ssh := watchSSH(t, subnetOf(t, info))
 	start := time.Now()
 	if err := p.Client.Remove(ctx, info); err != nil {
 		t.Fatalf("remove %s: %v", name, err)
 	}
 	t.Logf("remove of %s: %s", name, time.Since(start).Round(time.Millisecond))
+	if n := ssh.connections(t); n != 0 {
+		t.Errorf("remove of %s opened %d SSH connections", name, n)
+	}
 	noLeftovers(t, sim, name)
+}
+
+// noCloudProvider checks that a cluster built without Harvester's cloud provider is as clusters
+// were before it: no cloud config on the node, a kubelet without cloud flags, no account on
+// Harvester, none of its objects in the cluster.
+func noCloudProvider(ctx context.Context, t *testing.T, sim *harvestersim.Sim, cs *kubernetes.Clientset, cluster, vm string) {
+	t.Helper()
+	if out, err := sim.Exec(ctx, "default/"+vm, "test", "-e", "/etc/kubernetes/cloud-config"); err == nil {
+		t.Errorf("%s has a cloud config (%s)", vm, out)
+	}
+	if args, err := sim.Exec(ctx, "default/"+vm, "docker", "inspect", "--format", "{{json .Args}}", "kubelet"); err != nil || strings.Contains(string(args), "cloud-provider") {
+		t.Errorf("%s: kubelet runs with %s (%v)", vm, args, err)
+	}
+	admin, err := kubernetes.NewForConfig(sim.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().ServiceAccounts("default").Get(ctx, cluster+"-cloud-provider", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the cloud provider's account on Harvester: %v", err)
+	}
+	if _, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "harvester-cloud-provider", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the cloud provider's Deployment in the cluster: %v", err)
+	}
 }

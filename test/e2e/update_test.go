@@ -12,6 +12,7 @@ import (
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/driverproc"
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/harvestersim"
+	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/gvr"
 )
 
 func vmNames(t *testing.T, sim *harvestersim.Sim, cluster string) []string {
@@ -69,7 +70,7 @@ func TestUpdateReconcilesPools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dyn.Resource(vmResource).Namespace("default").Delete(ctx, "c-upd-w-1", metav1.DeleteOptions{}); err != nil {
+	if err := dyn.Resource(gvr.VirtualMachines).Namespace("default").Delete(ctx, "c-upd-w-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A VM being deleted still holds its name; once gone, Update re-creates it under the same name.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/internal/diskcache"
 )
@@ -183,7 +184,12 @@ func buildParts(ctx context.Context, p parts, mirror string, logf func(string, .
 			defer wg.Done()
 			_, errs[i] = diskcache.Dir(ctx, s.dir, func(ctx context.Context, tmp string) error {
 				logf("rkeimages: building %s", s.what)
-				return s.build(ctx, tmp)
+				start := time.Now()
+				if err := s.build(ctx, tmp); err != nil {
+					return err
+				}
+				logf("rkeimages: built %s in %s", s.what, time.Since(start).Round(time.Second))
+				return nil
 			})
 		}()
 	}

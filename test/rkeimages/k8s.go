@@ -40,7 +40,9 @@ func ensureKubeBinaries(ctx context.Context, cache string, logf func(string, ...
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "build-k8s.sh"), kubeBinaries...)
 	cmd.Env = append(os.Environ(), "K8S_VERSION="+kubeVersion, "HARVESTERRKE_CACHE="+cache)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// Its progress (which binary, how many packages compiled) goes to logf too; its standard
+	// output names dir.
+	cmd.Stderr = logtail.Lines(&out, func(l string) { logf("rkeimages: %s", l) })
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("build Kubernetes v%s: %w\n%s", kubeVersion, err, logtail.Last(out.String(), 30))
 	}

@@ -62,6 +62,8 @@ func rkePlan(t *testing.T) rketypes.RKEPlan {
 		Ingress:    rketypes.IngressConfig{Provider: "none"},
 		DNS:        &rketypes.DNSConfig{Provider: "none"},
 		Monitoring: rketypes.MonitoringConfig{Provider: "none"},
+		// The driver's clusters run Harvester's cloud provider: RKE then passes cloud flags too.
+		CloudProvider: rketypes.CloudProvider{Name: "harvester", HarvesterCloudProvider: &rketypes.HarvesterCloudProvider{CloudConfig: "apiVersion: v1\nkind: Config\n"}},
 		Nodes: []rketypes.RKEConfigNode{
 			{Address: "10.0.0.1", InternalAddress: "192.168.0.1", HostnameOverride: "cp", User: "u", Role: []string{"controlplane"}},
 			{Address: "10.0.0.2", HostnameOverride: "etcd", User: "u", Role: []string{"etcd"}},

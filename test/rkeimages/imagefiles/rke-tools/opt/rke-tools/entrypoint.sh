@@ -30,6 +30,7 @@ KERNEL_TUNABLES="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_
 removed_flags() {
 	case $1 in
 	kube-apiserver) echo cloud-provider cloud-config ;;
+	kubelet) echo cloud-config ;; # v1.33 dropped it: an external cloud provider needs none there
 	esac
 }
 
