@@ -2,18 +2,31 @@
 NAME      := kontainer-engine-driver-harvesterrke
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PLATFORMS := linux-amd64 linux-arm64 darwin-amd64 darwin-arm64
+HOST      := $(shell go env GOOS)-$(shell go env GOARCH)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BINARIES  := $(addprefix dist/$(NAME)-,$(PLATFORMS))
-GOTEST    ?= go test -timeout 60m
+# Every test runs: none is answered from Go's test cache (results depend on the machine's state).
+GOTEST    ?= go test -count=1 -timeout 60m
+# The module's packages, without the Go code npm packages bring along into ui/node_modules (shell
+# words, so that make prints the command short).
+GOPKGS    := $$(go list ./... | grep -v /ui/)
 
-.PHONY: all build test test-go lint bench demo sim-up sim-down clean $(BINARIES)
+.PHONY: all build dist dist-bin dist-ui test setup-test test-go lint bench demo sim-up sim-down clean $(sort $(BINARIES) dist/$(NAME)-$(HOST))
 
-all: build ui
+all: build
 
-# Static binaries (Rancher runs them in a jail without libc) and their checksums.
-build: $(BINARIES) dist/sha256sum.txt
+# The binary for this machine.
+build: dist/$(NAME)-$(HOST)
 
-$(BINARIES): dist/$(NAME)-%:
+# A release, all of one $(VERSION): the binaries for every platform with their checksums, the UI
+# bundle (dist/ui), its Helm chart repository (dist/ui-repo) and the extension catalog image's build
+# context (dist/ui-catalog).
+dist: dist-bin dist-ui
+
+dist-bin: $(BINARIES) dist/sha256sum.txt
+
+# Static binaries (Rancher runs them in a jail without libc).
+$(sort $(BINARIES) dist/$(NAME)-$(HOST)): dist/$(NAME)-%:
 	@mkdir -p dist
 	CGO_ENABLED=0 GOOS=$(word 1,$(subst -, ,$*)) GOARCH=$(word 2,$(subst -, ,$*)) \
 		go build -trimpath -ldflags "$(LDFLAGS)" -o $@ .
@@ -21,22 +34,29 @@ $(BINARIES): dist/$(NAME)-%:
 dist/sha256sum.txt: $(BINARIES)
 	cd dist && sha256sum $(notdir $(BINARIES)) > sha256sum.txt
 
-# Everything CI runs. Tests against the local Harvester stand-in need root (network namespaces);
-# the UI's need Node.js >= 20 and Debian's chromium.
-test: test-go test-ui
+# Everything CI runs, on a fresh machine as root: installs and builds what the tests need (cached
+# after the first run, see hack/setup.sh), then lint, the Go tests and the UI's tests. Under it a test
+# that cannot run (no root, a missing build or tool) fails instead of skipping.
+test: export HARVESTERRKE_REQUIRE_ALL := 1
+test: setup-test lint test-go test-ui test-chart test-ui-matrix-ci
 
-test-go: lint
-	$(GOTEST) ./...
+setup-test:
+	hack/setup.sh test
+
+test-go:
+	$(GOTEST) $(GOPKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	go vet ./...
+	go vet $(GOPKGS)
 
 bench:
 	go test -run '^$$' -bench . -benchtime 5x ./test/e2e/
 
-# A narrated tour of the command line on the local Harvester stand-in (needs root).
+# The driver at work on a local Harvester stand-in (as root, on a fresh machine too): installs and
+# builds what it needs, builds a 3-node cluster, scales it to 4, lists its nodes and removes it.
 demo:
+	hack/setup.sh demo
 	hack/demo.sh
 
 # The local Harvester stand-in for by-hand use: prints the kubeconfig to use; sim-down removes it all.
@@ -57,7 +77,7 @@ UI_DEPS    := ui/node_modules/.package-lock.json
 .PHONY: ui test-ui ui-screenshot clean-ui
 
 $(UI_DEPS): ui/package.json ui/package-lock.json
-	cd ui && CYPRESS_INSTALL_BINARY=0 npm ci --no-audit --no-fund
+	hack/setup.sh ui
 
 # The extension bundle Rancher loads (see README), versioned by ui/pkg/harvesterrke/package.json.
 # VERSION is unset for the build: the shell's build script would take it for the bundle's version.
@@ -77,3 +97,36 @@ ui-screenshot: test-ui
 
 clean-ui:
 	rm -rf ui/dist-pkg ui/test-results
+
+# --- Release packaging of the UI extension, and its compatibility matrix (issue #20) ---
+# UI_REPO_URL is where dist/ui-repo/ will be served: the chart's UIPlugin sends Rancher there for the
+# extension's files. The catalog image is named $(UI_CATALOG_REGISTRY)/$(UI_CATALOG_ORG)/ui-extension-harvesterrke-ui.
+UI_REPO_URL         ?= http://localhost:8000
+UI_CATALOG_REGISTRY ?= docker.io
+UI_CATALOG_ORG      ?= harvesterrke
+# Shell versions for test-ui-matrix (see ui/compat/matrix.json); CI runs the oldest and the newest.
+UI_MATRIX           ?= all
+
+.PHONY: test-chart test-ui-matrix test-ui-matrix-ci
+
+dist-ui: $(UI_DEPS)
+	VERSION=$(VERSION) UI_REPO_URL=$(UI_REPO_URL) UI_CATALOG_REGISTRY=$(UI_CATALOG_REGISTRY) \
+		UI_CATALOG_ORG=$(UI_CATALOG_ORG) hack/ui-dist.sh dist
+
+# helm lint, and the UIPlugin the chart renders created on a real API server with Rancher's CRD.
+test-chart: dist-ui
+	helm=$$(hack/build-tools.sh helm)/helm && chart=$$(ls dist/ui-repo/assets/harvesterrke/*.tgz) && \
+		$$helm lint --strict $$chart && \
+		HARVESTERRKE_HELM=$$helm HARVESTERRKE_UI_CHART=$$chart $(GOTEST) ./test/uiplugin/
+
+# Build, unit, parity and browser tests against the shell of each Rancher line the chart claims.
+test-ui-matrix: $(UI_DEPS)
+	hack/ui-matrix.sh $(UI_MATRIX)
+
+# The matrix's oldest and newest Rancher lines (test-ui covers the shell the release is built
+# with), whose browser tests also load the release's chart.
+test-ui-matrix-ci: dist-ui
+	HARVESTERRKE_UI_RELEASE_REPO=$(CURDIR)/dist/ui-repo hack/ui-matrix.sh ci
+
+# The browser test loads the extension from the chart's files.
+test-ui: dist-ui
