@@ -97,6 +97,16 @@ func (r *optionReader) integer(name string) int64 {
 	return i
 }
 
+// givenBool reports whether the options carry the boolean option at all.
+func (r *optionReader) givenBool(name string) bool {
+	for _, k := range r.keys(name) {
+		if _, ok := r.opts.BoolOptions[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *optionReader) boolean(name string) bool {
 	for _, k := range r.keys(name) {
 		if v, ok := r.opts.BoolOptions[k]; ok {

@@ -64,7 +64,7 @@ func parseOptions(opts *types.DriverOptions, previous *provision.Spec) (provisio
 	s.Docker = parseDocker(r)
 	s.Kubernetes = parseKubernetes(r)
 	checkKubernetes(r, s.Kubernetes)
-	s.CloudProvider = parseCloudProvider(r, s.Template.NamePrefix)
+	s.CloudProvider = parseCloudProvider(r, s.Template.NamePrefix, previous)
 	s.APIEndpoint = parseAPIEndpoint(r)
 	checkFingerprint(r)
 	s.Timeouts = provision.Timeouts{

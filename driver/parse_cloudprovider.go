@@ -9,8 +9,14 @@ import (
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision/harvester"
 )
 
-func parseCloudProvider(r *optionReader, prefix string) provision.CloudProvider {
+// parseCloudProvider reads the cloud-provider options. On Update an absent harvester-cloud-provider
+// keeps what the cluster has: a cluster made before the option has none, and an edit that does not
+// mention it must not deploy it.
+func parseCloudProvider(r *optionReader, prefix string, previous *provision.Spec) provision.CloudProvider {
 	c := provision.CloudProvider{Enabled: r.boolean(optCloudProvider), APIURL: r.str(optCloudAPIURL)}
+	if previous != nil && !r.givenBool(optCloudProvider) {
+		c.Enabled = previous.CloudProvider.Enabled
+	}
 	if c.APIURL != "" {
 		if u, err := url.Parse(c.APIURL); err != nil || u.Scheme != "https" || u.Host == "" {
 			r.problem(optCloudAPIURL, "must be an https URL such as https://10.0.0.10:6443")

@@ -297,6 +297,40 @@ func TestParseOptionsUpdateKeepsStrippedSecrets(t *testing.T) {
 	}
 }
 
+// On Update an absent harvester-cloud-provider keeps the cluster's own setting. Regression: the
+// option's default (on) applied, so any edit of a cluster made before the option deployed it.
+func TestUpdateWithoutCloudProviderOptionKeepsTheClusters(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		before     bool
+		given      *bool
+		wantEnable bool
+	}{
+		{"made before the option, not mentioned", false, nil, false},
+		{"made with it, not mentioned", true, nil, true},
+		{"turned on", false, ptr(true), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev := provision.Spec{CloudProvider: provision.CloudProvider{Enabled: tc.before}}
+			opts := validOptions()
+			delete(opts.BoolOptions, "harvester-cloud-provider")
+			delete(opts.BoolOptions, "harvesterCloudProvider")
+			if tc.given != nil {
+				opts.BoolOptions["harvesterCloudProvider"] = *tc.given
+			}
+			spec, err := parseOptions(opts, &prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spec.CloudProvider.Enabled != tc.wantEnable {
+				t.Errorf("cloud provider enabled %v, want %v", spec.CloudProvider.Enabled, tc.wantEnable)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestImmutableChanges(t *testing.T) {
 	old, err := ParseOptions(validOptions())
 	if err != nil {

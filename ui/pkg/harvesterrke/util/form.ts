@@ -89,6 +89,12 @@ export function poolSpec(p: PoolRow): string {
 }
 
 /** Builds the form from an existing cluster's engine config (edit). Secrets are not returned by Rancher. */
+/**
+ * Options some clusters were made without: such a cluster has what it had before the option, not
+ * the option's default for new clusters, and an edit must not switch it on.
+ */
+const BEFORE_OPTION: Record<string, OptionValue> = { 'harvester-cloud-provider': false };
+
 export function formFromEngineConfig(config: Record<string, any> = {}, annotations: Record<string, string> = {}): FormState {
   const form = newForm();
 
@@ -97,6 +103,8 @@ export function formFromEngineConfig(config: Record<string, any> = {}, annotatio
 
     if (v !== undefined && v !== null && o.name !== 'node-pools') {
       form.values[o.name] = o.type === 'int' ? Number(v) : copyValue(v);
+    } else if (o.name in BEFORE_OPTION) {
+      form.values[o.name] = BEFORE_OPTION[o.name];
     }
   });
 

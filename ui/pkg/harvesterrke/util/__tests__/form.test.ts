@@ -137,6 +137,12 @@ describe('formFromEngineConfig', () => {
     expect(back.values.token).toBe('');
   });
 
+  it('keeps the cloud provider off for a cluster made before the option', () => {
+    expect(formFromEngineConfig({ image: 'default/ubuntu' }).values['harvester-cloud-provider']).toBe(false);
+    expect(toEngineConfig(formFromEngineConfig({ image: 'default/ubuntu' })).harvesterCloudProvider).toBe(false);
+    expect(formFromEngineConfig({ harvesterCloudProvider: true }).values['harvester-cloud-provider']).toBe(true);
+  });
+
   it('recognises each access method', () => {
     expect(formFromEngineConfig({}, { 'harvesterrke.io/cloud-credential-id': 'cattle-global-data:cc-1' })).toMatchObject({ accessMethod: 'cloudCredential', cloudCredentialId: 'cattle-global-data:cc-1' });
     expect(formFromEngineConfig({ apiUrl: 'https://h', clientCertificateData: 'x' }).accessMethod).toBe('certificate');
