@@ -115,7 +115,7 @@ dist-ui: $(UI_DEPS)
 
 # helm lint, and the UIPlugin the chart renders created on a real API server with Rancher's CRD.
 test-chart: dist-ui
-	helm=$$(hack/build-tools.sh helm)/helm && chart=$$(ls dist/ui-repo/assets/harvesterrke/*.tgz) && \
+	helm=$$(hack/build-tools.sh helm)/helm && chart=$$(ls $(CURDIR)/dist/ui-repo/assets/harvesterrke/*.tgz) && \
 		$$helm lint --strict $$chart && \
 		HARVESTERRKE_HELM=$$helm HARVESTERRKE_UI_CHART=$$chart $(GOTEST) ./test/uiplugin/
 
