@@ -26,7 +26,9 @@ func TestContractEveryMethodAnswers(t *testing.T) {
 	p := driverproc.StartInJail(driverproc.NewJail(t, driverproc.Binary(t), driverproc.JailOptions{
 		Schedule: driverproc.Schedule{Wait: 50 * time.Millisecond, Retries: driverproc.RancherSchedule.Retries}}))
 	c := p.Client
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Bounds a hang, not the speed: on a loaded machine a process that misses the short wait costs
+	// a retry of Rancher's schedule (1 s, then 4 s), and this test starts sixteen.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	caps, err := c.GetCapabilities(ctx)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -251,6 +252,21 @@ func postCheckClient(ctx context.Context, t *testing.T, p *driverproc.Rancher, i
 	return cs, checked.Endpoint
 }
 
+// cloudFlags are the kubelet's arguments (docker inspect's JSON) that give it a cloud provider: RKE
+// passes an empty --cloud-provider= to every kubelet, which means none.
+func cloudFlags(argsJSON []byte) string {
+	var args, cloud []string
+	if err := json.Unmarshal(argsJSON, &args); err != nil {
+		return "unreadable arguments: " + err.Error()
+	}
+	for _, a := range args {
+		if (strings.HasPrefix(a, "--cloud-provider=") && a != "--cloud-provider=") || strings.HasPrefix(a, "--cloud-config") {
+			cloud = append(cloud, a)
+		}
+	}
+	return strings.Join(cloud, " ")
+}
+
 // readiness is a node's Ready condition and what the kubelet says of it.
 func readiness(n corev1.Node) (string, string) {
 	for _, c := range n.Status.Conditions {
@@ -294,8 +310,8 @@ func noCloudProvider(ctx context.Context, t *testing.T, sim *harvestersim.Sim, c
 	if out, err := sim.Exec(ctx, "default/"+vm, "test", "-e", "/etc/kubernetes/cloud-config"); err == nil {
 		t.Errorf("%s has a cloud config (%s)", vm, out)
 	}
-	if args, err := sim.Exec(ctx, "default/"+vm, "docker", "inspect", "--format", "{{json .Args}}", "kubelet"); err != nil || strings.Contains(string(args), "cloud-provider") {
-		t.Errorf("%s: kubelet runs with %s (%v)", vm, args, err)
+	if args, err := sim.Exec(ctx, "default/"+vm, "docker", "inspect", "--format", "{{json .Args}}", "kubelet"); err != nil || cloudFlags(args) != "" {
+		t.Errorf("%s: kubelet runs with %s (%v)", vm, cloudFlags(args), err)
 	}
 	admin, err := kubernetes.NewForConfig(sim.Config)
 	if err != nil {

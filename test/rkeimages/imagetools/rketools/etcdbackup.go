@@ -128,6 +128,11 @@ func takeSnapshot(ctx context.Context, o backupOptions, env backupEnv, name stri
 			continue
 		}
 		if err = etcdctl(ctx, o, "snapshot", "save", file); err != nil {
+			// A save that failed or was stopped may have written part of the file: no snapshot
+			// may be listed that is not whole.
+			if rerr := os.Remove(file); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				log.Printf("snapshot %s: %v", name, rerr)
+			}
 			continue
 		}
 		files := []string{file}

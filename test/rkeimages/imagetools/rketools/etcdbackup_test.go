@@ -27,7 +27,7 @@ func testEnv(t *testing.T) backupEnv {
 }
 
 // fakeEtcdctl puts an etcdctl on PATH that logs its arguments, reports health as told and writes
-// a snapshot file.
+// a snapshot file (then fails, with FAKE_SAVE_FAILS set).
 func fakeEtcdctl(t *testing.T, health string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -36,7 +36,7 @@ func fakeEtcdctl(t *testing.T, health string) string {
 echo "$*" >> ` + log + `
 case "$5" in
 endpoint) echo "https://127.0.0.1:2379 is ` + health + `"; [ "` + health + `" = healthy ];;
-snapshot) echo "etcd data" > "$7";;
+snapshot) echo "etcd data" > "$7"; [ -z "$FAKE_SAVE_FAILS" ];;
 esac
 `
 	if err := os.WriteFile(filepath.Join(dir, "etcdctl"), []byte(script), 0o755); err != nil {
@@ -244,6 +244,21 @@ func TestPruneSnapshots(t *testing.T) {
 	}
 }
 
+// A save that wrote part of its file and failed leaves no file that looks like a snapshot.
+// Regression: a rolling snapshot stopped mid-save left its raw file in the backup directory.
+func TestFailedSaveLeavesNoFile(t *testing.T) {
+	fakeEtcdctl(t, "healthy")
+	t.Setenv("FAKE_SAVE_FAILS", "1")
+	env := testEnv(t)
+	o := backupOptions{endpoints: "127.0.0.1:2379", cacert: "ca", cert: "c", key: "k", retries: 1}
+	if err := takeSnapshot(context.Background(), o, env, "s1"); err == nil {
+		t.Fatal("takeSnapshot succeeded with a failing etcdctl")
+	}
+	if got := listDir(t, env.backup); len(got) != 0 {
+		t.Errorf("backup directory after a failed save: %v, want empty", got)
+	}
+}
+
 func TestRollingSnapshots(t *testing.T) {
 	fakeEtcdctl(t, "healthy")
 	env := testEnv(t)
@@ -252,7 +267,15 @@ func TestRollingSnapshots(t *testing.T) {
 	o := backupOptions{endpoints: "127.0.0.1:2379", cacert: "ca", cert: "c", key: "k", creation: 20 * time.Millisecond, retention: time.Hour}
 	go func() { done <- rollingSnapshots(ctx, o, env) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(listDir(t, env.backup)) == 0 && time.Now().Before(deadline) {
+	whole := func() bool {
+		for _, f := range listDir(t, env.backup) {
+			if strings.HasSuffix(f, ".zip") {
+				return true
+			}
+		}
+		return false
+	}
+	for !whole() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
@@ -260,8 +283,13 @@ func TestRollingSnapshots(t *testing.T) {
 		t.Fatalf("stopped with %v, want nil (a stopped container is not a failure)", err)
 	}
 	got := listDir(t, env.backup)
-	if len(got) == 0 || !strings.HasSuffix(got[0], "_etcd.zip") {
-		t.Fatalf("snapshots %v, want <time>_etcd.zip", got)
+	if len(got) == 0 {
+		t.Fatal("no snapshot")
+	}
+	for _, f := range got {
+		if !strings.HasSuffix(f, "_etcd.zip") {
+			t.Fatalf("snapshots %v, want only <time>_etcd.zip", got)
+		}
 	}
 	if _, err := time.Parse(time.RFC3339, strings.TrimSuffix(got[0], "_etcd.zip")); err != nil {
 		t.Errorf("snapshot name %s: %v", got[0], err)
