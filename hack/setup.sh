@@ -3,7 +3,7 @@
 # root), skipping whatever is there already: Debian packages, Go modules, npm packages, Kubernetes
 # binaries built from the Go module proxy, the stand-in's root filesystems and CRDs, and RKE's
 # images. The expensive builds are cached under ~/.cache/harvesterrke (or $HARVESTERRKE_CACHE), so
-# only a machine's first run pays for them (about 25 min on 2 cores); later runs take seconds.
+# only a machine's first run pays for them (about 30 min on 2 cores); later runs take seconds.
 #
 # Usage: hack/setup.sh test|demo|ui
 #   test  everything the tests need (make test)

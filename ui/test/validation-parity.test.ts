@@ -23,7 +23,7 @@ const table: { base: Record<string, unknown>, alwaysValid: string[], cases: Case
   fs.readFileSync(path.join(process.env.HARVESTERRKE_REPO || path.resolve(__dirname, '../..'), 'driver/testdata/validation-cases.json'), 'utf8')
 );
 
-/** The case as a form: as if Rancher handed the form a cluster with this engine config. */
+/** The case as a form: as if the form were filled for a new cluster with this engine config. */
 function formOf(values: Record<string, unknown>) {
   const merged: Record<string, unknown> = { ...table.base, ...values };
   const config: Record<string, any> = {};
@@ -33,7 +33,7 @@ function formOf(values: Record<string, unknown>) {
       config[camelCase(name)] = v;
     }
   });
-  const form = formFromEngineConfig(config);
+  const form = formFromEngineConfig(config, {}, false);
 
   form.clusterName = String(merged.name);
 

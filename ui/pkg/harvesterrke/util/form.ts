@@ -95,7 +95,11 @@ export function poolSpec(p: PoolRow): string {
  */
 const BEFORE_OPTION: Record<string, OptionValue> = { 'harvester-cloud-provider': false };
 
-export function formFromEngineConfig(config: Record<string, any> = {}, annotations: Record<string, string> = {}): FormState {
+/**
+ * The form for a cluster's engine config. existing: the config is a cluster's that exists (an edit),
+ * so an option it lacks has its value from before the option (BEFORE_OPTION); otherwise its default.
+ */
+export function formFromEngineConfig(config: Record<string, any> = {}, annotations: Record<string, string> = {}, existing = true): FormState {
   const form = newForm();
 
   OPTIONS.forEach((o) => {
@@ -103,7 +107,7 @@ export function formFromEngineConfig(config: Record<string, any> = {}, annotatio
 
     if (v !== undefined && v !== null && o.name !== 'node-pools') {
       form.values[o.name] = o.type === 'int' ? Number(v) : copyValue(v);
-    } else if (o.name in BEFORE_OPTION) {
+    } else if (existing && o.name in BEFORE_OPTION) {
       form.values[o.name] = BEFORE_OPTION[o.name];
     }
   });
