@@ -58,11 +58,7 @@ func (c *Client) AdoptLegacy(ctx context.Context, namespace, prefix string, pool
 			if err != nil {
 				return nil, err
 			}
-			out := make([]labelled, len(l.Items))
-			for i, o := range l.Items {
-				out[i] = labelled{o.Name, o.Labels}
-			}
-			return out, nil
+			return labelledOf(l.Items), nil
 		}, func(n string) error {
 			_, err := core.PersistentVolumeClaims(namespace).Patch(ctx, n, types.MergePatchType, objectPatch, metav1.PatchOptions{})
 			return err
@@ -72,11 +68,7 @@ func (c *Client) AdoptLegacy(ctx context.Context, namespace, prefix string, pool
 			if err != nil {
 				return nil, err
 			}
-			out := make([]labelled, len(l.Items))
-			for i, o := range l.Items {
-				out[i] = labelled{o.Name, o.Labels}
-			}
-			return out, nil
+			return labelledOf(l.Items), nil
 		}, func(n string) error {
 			_, err := core.Secrets(namespace).Patch(ctx, n, types.MergePatchType, objectPatch, metav1.PatchOptions{})
 			return err

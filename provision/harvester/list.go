@@ -82,9 +82,18 @@ func (c *Client) dynamicLabelled(ctx context.Context, gvr schema.GroupVersionRes
 	if err != nil {
 		return nil, err
 	}
-	out := make([]labelled, len(l.Items))
-	for i, o := range l.Items {
+	return labelledOf(l.Items), nil
+}
+
+// labelledOf is the names and labels of a list's items, of any kind.
+func labelledOf[T any, PT interface {
+	*T
+	metav1.Object
+}](items []T) []labelled {
+	out := make([]labelled, len(items))
+	for i := range items {
+		o := PT(&items[i])
 		out[i] = labelled{o.GetName(), o.GetLabels()}
 	}
-	return out, nil
+	return out
 }
