@@ -424,7 +424,7 @@ func (c *Controller) setBackends(key string, addrs []string, hc healthCheck) int
 		c.lb.probes.Add(1)
 		go func() {
 			defer c.lb.probes.Done()
-			probe(ctx, hc, net.JoinHostPort(a, strconv.Itoa(hc.port)), func(healthy bool) { c.backendHealth(key, a, b, healthy) })
+			probe(ctx, hc, tcpConnect(net.JoinHostPort(a, strconv.Itoa(hc.port)), hc.timeout), func(healthy bool) { c.backendHealth(key, a, b, healthy) })
 		}()
 	}
 	targets := s.targets()

@@ -215,10 +215,10 @@ type healthCheck struct {
 	period, timeout  time.Duration
 }
 
-// probe checks backend (address:port) every period as Harvester's prober does: a backend starts
-// healthy, turns unhealthy after failure consecutive failed connects and healthy again after success
-// consecutive ones; report is called at each change. It returns when ctx ends.
-func probe(ctx context.Context, hc healthCheck, backend string, report func(healthy bool)) {
+// probe runs check every period as Harvester's prober does: a backend starts healthy, turns
+// unhealthy after failure consecutive failed checks and healthy again after success consecutive
+// ones; report is called at each change. It returns when ctx ends.
+func probe(ctx context.Context, hc healthCheck, check func(context.Context) error, report func(healthy bool)) {
 	t := time.NewTicker(hc.period)
 	defer t.Stop()
 	healthy, successes, failures := true, 0, 0
@@ -228,8 +228,7 @@ func probe(ctx context.Context, hc healthCheck, backend string, report func(heal
 			return
 		case <-t.C:
 		}
-		d := net.Dialer{Timeout: hc.timeout}
-		conn, err := d.DialContext(ctx, "tcp4", backend)
+		err := check(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -244,7 +243,6 @@ func probe(ctx context.Context, hc healthCheck, backend string, report func(heal
 			}
 			continue
 		}
-		_ = conn.Close()
 		failures, successes = 0, successes+1
 		if successes >= hc.success {
 			successes = 0
@@ -253,5 +251,17 @@ func probe(ctx context.Context, hc healthCheck, backend string, report func(heal
 				report(true)
 			}
 		}
+	}
+}
+
+// tcpConnect is the TCP health check: a connect to backend (address:port) within timeout.
+func tcpConnect(backend string, timeout time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		d := net.Dialer{Timeout: timeout}
+		conn, err := d.DialContext(ctx, "tcp4", backend)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
 	}
 }

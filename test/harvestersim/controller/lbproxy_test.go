@@ -3,10 +3,12 @@ package controller
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -183,45 +185,60 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// TestProbe: a backend turns unhealthy after the failure threshold of refused connects and healthy
-// again after the success threshold.
+// TestProbe: a backend turns unhealthy exactly at the failure threshold of consecutive failed
+// checks and healthy again at the success threshold; counted in checks, not time, so a loaded
+// machine's late ticks cannot change the outcome.
 func TestProbe(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	refused := errors.New("refused")
+	type change struct {
+		check   int // 1-based number of the check after which the report came
+		healthy bool
+	}
+	tests := []struct {
+		name    string
+		results []error
+		want    []change
+	}{
+		{"answers", []error{nil, nil, nil}, nil},
+		{"two failures are not enough", []error{refused, refused, nil, refused, refused, nil}, nil},
+		{"down at the third failure", []error{nil, refused, refused, refused, refused}, []change{{4, false}}},
+		{"back at the second success", []error{refused, refused, refused, nil, refused, nil, nil, nil}, []change{{3, false}, {7, true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			hc := healthCheck{port: 1, success: 2, failure: 3, period: time.Millisecond, timeout: time.Second}
+			checks := 0
+			check := func(context.Context) error {
+				if checks == len(tt.results) {
+					cancel()
+					return nil
+				}
+				checks++
+				return tt.results[checks-1]
+			}
+			var got []change
+			probe(ctx, hc, check, func(h bool) { got = append(got, change{checks, h}) })
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("reports %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTCPConnect: the TCP check passes while the backend listens and fails once it stops.
+func TestTCPConnect(t *testing.T) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := ln.Addr().String()
-	reports := make(chan bool, 10)
-	hc := healthCheck{port: 1, success: 2, failure: 3, period: 20 * time.Millisecond, timeout: time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		probe(ctx, hc, at, func(h bool) { reports <- h })
-	}()
-	// Healthy from the start: nothing to report while it answers.
-	select {
-	case h := <-reports:
-		t.Fatalf("report %t while the backend answers", h)
-	case <-time.After(10 * hc.period):
+	check := tcpConnect(ln.Addr().String(), time.Second)
+	if err := check(context.Background()); err != nil {
+		t.Errorf("listening backend: %v", err)
 	}
 	_ = ln.Close()
-	start := time.Now()
-	if h := <-reports; h {
-		t.Fatal("reported healthy after the backend stopped")
+	if err := check(context.Background()); err == nil {
+		t.Error("stopped backend passed the check")
 	}
-	if took := time.Since(start); took < time.Duration(hc.failure-1)*hc.period {
-		t.Errorf("unhealthy after %s, before %d failed probes", took, hc.failure)
-	}
-	ln, err = net.Listen("tcp4", at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	if h := <-reports; !h {
-		t.Fatal("reported unhealthy again after the backend came back")
-	}
-	cancel()
-	<-done
 }
