@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -45,6 +46,9 @@ type world struct {
 	revoked map[string]bool // tokens Harvester no longer accepts
 	nextIP  int
 	uids    int
+	// sameAddress gives a VM made again the address its name had (static addresses, a kept lease).
+	sameAddress bool
+	addresses   map[string]string
 	// listVMsFails makes every list of VMs fail (an API server that stopped answering).
 	listVMsFails bool
 	// createFails makes the create of the named VM fail after it exists (a broken connection).
@@ -53,7 +57,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{t: t, revoked: map[string]bool{}, nextIP: 10}
+	w := &world{t: t, revoked: map[string]bool{}, nextIP: 10, addresses: map[string]string{}}
 	w.dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), harvester.ListKinds)
 	w.core = kubefake.NewSimpleClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "vms"}})
 	image := &unstructured.Unstructured{Object: map[string]interface{}{
@@ -115,8 +119,12 @@ func newWorld(t *testing.T) *world {
 // runVMI plays KubeVirt: the VM's VMI runs at once with the next address.
 func (w *world) runVMI(vm *unstructured.Unstructured) {
 	w.mu.Lock()
-	w.nextIP++
-	ip := fmt.Sprintf("10.0.0.%d", w.nextIP)
+	ip, kept := w.addresses[vm.GetName()]
+	if !kept || !w.sameAddress {
+		w.nextIP++
+		ip = fmt.Sprintf("10.0.0.%d", w.nextIP)
+		w.addresses[vm.GetName()] = ip
+	}
 	w.mu.Unlock()
 	vmi := &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
@@ -227,7 +235,25 @@ func (s *fakeSession) up(_ context.Context, cfg rke.Config, files rke.Files) (rk
 		return rke.Result{Files: files}, s.f.upErr
 	}
 	return rke.Result{Endpoint: "https://" + cfg.Nodes[0].Address + ":6443",
-		Files: rke.Files{State: []byte(`{"nodes":"` + strings.Join(hosts, ",") + `"}`), Kubeconfig: []byte("kubeconfig")}}, nil
+		Files: rke.Files{State: rkeState(s.f.w.t, cfg.Nodes), Kubeconfig: []byte("kubeconfig")}}, nil
+}
+
+// rkeState is the part of RKE's state file the driver reads: the nodes of the current state.
+func rkeState(t *testing.T, nodes []rke.Node) []byte {
+	type node struct {
+		Address string   `json:"address"`
+		Role    []string `json:"role"`
+	}
+	var current []node
+	for _, n := range nodes {
+		current = append(current, node{n.Address, n.Roles})
+	}
+	state := map[string]any{"currentState": map[string]any{"rkeConfig": map[string]any{"nodes": current}}}
+	data, err := json.Marshal(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func (s *fakeSession) snapshot(context.Context, snapshotOp, rke.Config, rke.Files, string) (rke.Result, error) {

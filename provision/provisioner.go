@@ -137,6 +137,10 @@ func (p *Provisioner) converge(ctx context.Context, spec Spec, st *State, save f
 		return err
 	}
 
+	if err := p.dropLostEtcdMembers(ctx, spec, st, session); err != nil {
+		save(*st)
+		return err
+	}
 	err = p.kubernetesUp(ctx, spec, st, session, st.Nodes)
 	p.recordFacts(ctx, hv, spec, st, st.Nodes)
 	save(*st)
@@ -176,6 +180,33 @@ func (p *Provisioner) removeSurplus(ctx context.Context, hv *harvester.Client, s
 		return err
 	}
 	st.Nodes = st.without(names)
+	return nil
+}
+
+// dropLostEtcdMembers runs RKE once without the etcd nodes whose VMs were made again at the address
+// of the member they replace (static addresses, a DHCP lease that stayed). RKE knows hosts by
+// address: it would take the new machine for the lost member and start its empty etcd as that
+// member, which never joins. Left out once, the lost member is removed from etcd; the run that
+// follows adds the new machine as a new member. With every member lost there is no etcd to remove
+// them from: only a snapshot restore brings that cluster's data back.
+func (p *Provisioner) dropLostEtcdMembers(ctx context.Context, spec Spec, st *State, session nodeSession) error {
+	members, err := rke.EtcdMembers(st.RKE)
+	if err != nil {
+		return err
+	}
+	var lost []string
+	for _, n := range st.Nodes {
+		if n.Phase != PhaseKubernetes && slices.Contains(members, n.Address) {
+			lost = append(lost, n.Name)
+		}
+	}
+	if len(lost) == 0 || len(lost) == len(members) {
+		return nil
+	}
+	log.Infof(ctx, "[harvesterrke] removing the lost etcd members at the addresses of %v before the new machines join", lost)
+	if err := p.kubernetesUp(ctx, spec, st, session, st.without(lost)); err != nil {
+		return fmt.Errorf("remove the lost etcd members at the addresses of %v: %w", lost, err)
+	}
 	return nil
 }
 
