@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/provision"
 )
@@ -42,7 +43,7 @@ func parseRegistry(r *optionReader, previous *provision.Spec) provision.Registry
 	if msg := checkRegistryURL(g.URL); msg != "" {
 		r.problem(optRegistryURL, "%s, got %q", msg, g.URL)
 	}
-	if strings.ContainsAny(g.Username, ": \t") {
+	if strings.ContainsFunc(g.Username, func(c rune) bool { return c == ':' || unicode.IsSpace(c) }) {
 		r.problem(optRegistryUser, "must not contain ':' or white space")
 	}
 	switch {
