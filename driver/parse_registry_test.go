@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"encoding/base64"
 	"reflect"
 	"strings"
@@ -128,5 +129,30 @@ func TestRegistryCAChangeIsShort(t *testing.T) {
 	err := immutableChanges(old, spec)
 	if got := problemOptions(t, err); !reflect.DeepEqual(got, []string{optRegistryCA}) || strings.Contains(err.Error(), "BEGIN") || !strings.Contains(err.Error(), "sha256:") {
 		t.Errorf("%v", err)
+	}
+}
+
+// Through the saved state: an Update without the password, as Rancher sends it, builds with the
+// stored one.
+func TestUpdateKeepsTheRegistryPassword(t *testing.T) {
+	p := &fakeProvisioner{}
+	d := New(p)
+	opts := validOptions()
+	opts.StringOptions[optRegistryURL] = "registry.example.com"
+	opts.StringOptions["privateRegistryUsername"] = "puller"
+	opts.StringOptions["privateRegistryPassword"] = "s3cret"
+	info, err := d.Create(context.Background(), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(opts.StringOptions, "kubeconfig-content") // Rancher strips password fields
+	delete(opts.StringOptions, "privateRegistryPassword")
+	opts.IntOptions["workerCount"] = 4
+	if _, err := d.Update(context.Background(), info, opts); err != nil {
+		t.Fatal(err)
+	}
+	want := provision.Registry{URL: "registry.example.com", Username: "puller", Password: "s3cret"}
+	if len(p.updates) != 1 || !reflect.DeepEqual(p.updates[0].Registry, want) {
+		t.Fatalf("update's registry = %+v, want %+v", p.updates, want)
 	}
 }
