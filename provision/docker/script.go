@@ -37,9 +37,9 @@ var nodeLayout = layout{
 }
 
 // Script returns the bootstrap script for cfg and the SSH user: POSIX sh to run as root (sudo)
-// with the script on stdin (sh -s). It installs Docker if missing, writes daemon.json when it
-// changes, writes the registry's CA for Docker, starts and enables the daemon, adds user to the docker group, and ends with the lines
-// DOCKER_CHANGED=0|1 and DOCKER_VERSION=<server version>.
+// with the script on stdin (sh -s). It installs Docker if missing, writes daemon.json and the
+// registry's CA when they change, starts and enables the daemon, adds user to the docker group,
+// and ends with the lines DOCKER_CHANGED=0|1 and DOCKER_VERSION=<server version>.
 func Script(cfg Config, user string) (string, error) {
 	return script(cfg, user, nodeLayout, nil)
 }

@@ -65,7 +65,7 @@ func buildConfig(c Config) (*types.RancherKubernetesEngineConfig, error) {
 	}
 	if c.Registry.URL != "" {
 		// As the default registry, RKE prefixes every system image with its URL and pulls with
-		// its credentials; the kubelet gets them too, for the pod infrastructure image.
+		// its credentials; it also hands them to the kubelet for the images the kubelet pulls.
 		cfg.PrivateRegistries = []types.PrivateRegistry{{
 			URL: c.Registry.URL, User: c.Registry.User, Password: c.Registry.Password, IsDefault: true,
 		}}
