@@ -46,6 +46,10 @@ const (
 	optDockerVersion = "docker-version"
 	optMirrors       = "registry-mirrors"
 	optInsecureRegs  = "insecure-registries"
+	optRegistryURL   = "private-registry-url"
+	optRegistryUser  = "private-registry-username"
+	optRegistryPass  = "private-registry-password"
+	optRegistryCA    = "private-registry-ca-cert"
 	optStorageDriver = "engine-storage-driver"
 	optEngineLabels  = "engine-labels"
 	optEngineOptions = "engine-options"
@@ -95,6 +99,7 @@ const (
 	groupVM         = "Virtual machines"
 	groupPools      = "Node pools"
 	groupDocker     = "Docker"
+	groupRegistry   = "Private registry"
 	groupKubernetes = "Kubernetes"
 	groupCloud      = "Harvester cloud provider"
 	groupTimeouts   = "Timeouts"
@@ -206,6 +211,15 @@ func optionTable() []Option {
 			Usage: "Extra daemon.json settings, as key=value where value is JSON or a plain string (e.g. log-driver=journald)"},
 		{Name: optIgnoreDocker, Type: types.BoolType, Group: groupDocker, Default: false, Mutable: true,
 			Usage: "Accept Docker versions RKE does not support"},
+
+		{Name: optRegistryURL, Type: types.StringType, Group: groupRegistry,
+			Usage: "Private registry RKE pulls every system image from, as host[:port] without scheme or path (e.g. registry.example.com:5000); it must hold the images under their usual names (rancher/hyperkube:... as registry.example.com:5000/rancher/hyperkube:...). Empty uses the public registries"},
+		{Name: optRegistryUser, Type: types.StringType, Group: groupRegistry,
+			Usage: "User name for private-registry-url; with private-registry-password, or neither for anonymous pulls"},
+		{Name: optRegistryPass, Type: types.StringType, Group: groupRegistry, Secret: true,
+			Usage: "Password for private-registry-username; RKE keeps it in its cluster state and gives it to the kubelet"},
+		{Name: optRegistryCA, Type: types.StringType, Group: groupRegistry,
+			Usage: "CA certificate(s) of private-registry-url as PEM (plain or base64), when its certificate is not from a publicly trusted CA; Docker on every node trusts it for that registry"},
 
 		{Name: optK8sVersion, Type: types.StringType, Group: groupKubernetes, Mutable: true,
 			Usage: "Kubernetes version, one RKE v1.8 supports (e.g. v1.32.7-rancher1-1); empty uses RKE's default. Changing it upgrades the cluster"},

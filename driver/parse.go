@@ -62,6 +62,7 @@ func parseOptions(opts *types.DriverOptions, previous *provision.Spec) (provisio
 	s.Pools = parsePools(r, s.Template.NamePrefix)
 	parseVMOptions(r, &s.Template, s.Pools, previous == nil)
 	s.Docker = parseDocker(r)
+	s.Registry = parseRegistry(r, previous)
 	s.Kubernetes = parseKubernetes(r)
 	checkKubernetes(r, s.Kubernetes)
 	s.CloudProvider = parseCloudProvider(r, s.Template.NamePrefix, previous)

@@ -370,6 +370,9 @@ func rolesOf(spec Spec) map[string][]string {
 func rkeConfig(spec Spec, st State, nodes []Node) (rke.Config, error) {
 	roles := rolesOf(spec)
 	c := rke.Config{Options: spec.Kubernetes}
+	if spec.Registry.URL != "" {
+		c.Registry = rke.Registry{URL: spec.Registry.URL, User: spec.Registry.Username, Password: spec.Registry.Password}
+	}
 	if spec.CloudProvider.Enabled {
 		if len(st.CloudConfig) == 0 {
 			return c, errors.New("the cloud provider's kubeconfig is missing: an Update makes it again")

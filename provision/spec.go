@@ -23,6 +23,8 @@ type Spec struct {
 	SSH        SSH
 	Docker     docker.Config
 	Kubernetes rke.Options
+	// Registry is where RKE pulls its system images from; its zero value means their public registries.
+	Registry Registry
 	// CloudProvider is Harvester's cloud provider and CSI driver in the built cluster.
 	CloudProvider CloudProvider
 	// APIEndpoint is the address the cluster's API is reached at.
@@ -54,6 +56,15 @@ type CloudProvider struct {
 	APIURL string
 	// Images override the images of the pinned charts; empty fields keep them.
 	Images addons.Images
+}
+
+// Registry is a private registry made RKE's default: every system image is pulled from it, and
+// Docker on every node trusts its CA.
+type Registry struct {
+	URL      string // host[:port]
+	Username string // with Password; both empty: pulls without credentials
+	Password string
+	CACert   []byte // PEM; empty: the nodes' trusted CAs
 }
 
 // Pool is a group of identical nodes with the same Kubernetes roles.

@@ -145,13 +145,7 @@ func (s *sshSession) prepare(ctx context.Context) ([]prepared, error) {
 	}
 	start := time.Now()
 	log.Infof(ctx, "[harvesterrke] making sure Docker runs on %d nodes", len(s.nodes))
-	cfg := s.spec.Docker
-	version := s.spec.Kubernetes.KubernetesVersion
-	if version == "" {
-		version = rke.DefaultVersion()
-	}
-	cfg.SupportedVersions = rke.DockerVersions(version)
-	cfg.IgnoreUnsupportedVersion = s.spec.Kubernetes.IgnoreDockerVersion
+	cfg := dockerConfig(s.spec)
 	nodes := make([]docker.Node, len(s.nodes))
 	for i, n := range s.nodes {
 		nodes[i] = docker.Node{Name: n.Name, User: s.spec.SSH.User, Runner: clients[i]}
@@ -169,6 +163,21 @@ func (s *sshSession) prepare(ctx context.Context) ([]prepared, error) {
 	}
 	log.Infof(ctx, "[harvesterrke] Docker runs on %d nodes (%s)", ready, time.Since(start).Round(time.Millisecond))
 	return out, nil
+}
+
+// dockerConfig is the Docker engine spec asks for, with what RKE requires of it.
+func dockerConfig(spec Spec) docker.Config {
+	cfg := spec.Docker
+	version := spec.Kubernetes.KubernetesVersion
+	if version == "" {
+		version = rke.DefaultVersion()
+	}
+	cfg.SupportedVersions = rke.DockerVersions(version)
+	cfg.IgnoreUnsupportedVersion = spec.Kubernetes.IgnoreDockerVersion
+	if len(spec.Registry.CACert) > 0 {
+		cfg.RegistryCA = docker.RegistryCA{Host: spec.Registry.URL, PEM: spec.Registry.CACert}
+	}
+	return cfg
 }
 
 // waitForSSH connects to every node within the SSH timeout, noting in out the nodes that answered

@@ -77,6 +77,9 @@ func fromCluster(c Cluster) v2State {
 			RKE:         v2RKE{State: st.RKE.State, Kubeconfig: st.RKE.Kubeconfig},
 		},
 	}
+	if s.Registry.URL != "" {
+		out.Spec.Registry = &v2Registry{URL: s.Registry.URL, Username: s.Registry.Username, Password: s.Registry.Password, CACert: s.Registry.CACert}
+	}
 	fromVMOptions(s.Template, &out.Spec.Template)
 	for _, p := range s.Pools {
 		out.Spec.Pools = append(out.Spec.Pools, v2Pool(p))
@@ -148,6 +151,9 @@ func toCluster(s v2State) (Cluster, error) {
 			VMReady:  time.Duration(in.Timeouts.VMReadySeconds) * time.Second,
 			SSHReady: time.Duration(in.Timeouts.SSHReadySeconds) * time.Second,
 		},
+	}
+	if r := in.Registry; r != nil {
+		c.Spec.Registry = provision.Registry{URL: r.URL, Username: r.Username, Password: r.Password, CACert: orNil(r.CACert)}
 	}
 	for component, image := range in.CloudProvider.Images {
 		field := c.Spec.CloudProvider.Images.Component(component)

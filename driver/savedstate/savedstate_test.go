@@ -102,6 +102,8 @@ func goldenClusterV2() Cluster {
 	c.State.CloudConfig = []byte("apiVersion: v1\nkind: Config\n")
 	c.Spec.APIEndpoint = provision.APIEndpoint{Mode: provision.EndpointLoadBalancer, IPPool: "api-pool"}
 	c.State.APIAddress = "10.0.0.200"
+	c.Spec.Registry = provision.Registry{URL: "registry.example.com:5000", Username: "puller", Password: "golden-registry-password",
+		CACert: []byte("-----BEGIN CERTIFICATE-----\nMIIBgolden\n-----END CERTIFICATE-----\n")}
 	t := &c.Spec.Template
 	t.NICs = []harvester.NIC{
 		{Network: harvester.ObjectRef{Namespace: "default", Name: "vlan1"}, Model: "virtio"},
@@ -190,6 +192,17 @@ func TestDecodeVersion2Golden(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameCluster(t, got, goldenClusterV2())
+}
+
+// A version 2 state written before the private registry was added decodes without one.
+func TestDecodeVersion2WithoutRegistry(t *testing.T) {
+	got, err := Decode(readGolden(t, "state-v2-no-registry.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := goldenClusterV2()
+	want.Spec.Registry = provision.Registry{}
+	sameCluster(t, got, want)
 }
 
 // The current version's JSON is pinned field by field: a renamed working field must not change it.

@@ -21,6 +21,7 @@ type v2Spec struct {
 	Pools         []v2Pool        `json:"pools"`
 	SSH           v2SSH           `json:"ssh"`
 	Docker        v2Docker        `json:"docker"`
+	Registry      *v2Registry     `json:"registry,omitempty"`
 	Kubernetes    v2Kubernetes    `json:"kubernetes"`
 	CloudProvider v2CloudProvider `json:"cloudProvider"`
 	APIEndpoint   v2APIEndpoint   `json:"apiEndpoint,omitempty"`
@@ -141,6 +142,15 @@ type v2Docker struct {
 	StorageDriver      string            `json:"storageDriver,omitempty"`
 	Labels             []string          `json:"labels,omitempty"`
 	Options            map[string]string `json:"options,omitempty"`
+}
+
+// v2Registry is the private registry; the password is kept as the Harvester token is, since every
+// RKE run (an upgrade, a new node) pulls with it.
+type v2Registry struct {
+	URL      string `json:"url"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	CACert   []byte `json:"caCert,omitempty"`
 }
 
 type v2Kubernetes struct {

@@ -34,6 +34,11 @@ func TestScriptGolden(t *testing.T) {
 			user: "rancher",
 		},
 		{
+			name: "registry-ca",
+			cfg:  Config{InstallMethod: InstallNone, RegistryCA: RegistryCA{Host: "registry.example.com:5000", PEM: []byte(testCA)}},
+			user: "ubuntu",
+		},
+		{
 			name: "none-root",
 			cfg:  Config{InstallMethod: InstallNone, StorageDriver: "overlay2"},
 			user: "root",
@@ -73,6 +78,8 @@ func TestScriptErrors(t *testing.T) {
 		{name: "script without url", cfg: Config{InstallMethod: InstallScript}, user: "u", want: "needs an install URL"},
 		{name: "no user", cfg: Config{InstallMethod: InstallNone}, want: "no ssh user"},
 		{name: "bad label", cfg: Config{InstallMethod: InstallNone, Labels: []string{"novalue"}}, user: "u", want: `label "novalue" is not key=value`},
+		{name: "registry CA outside certs.d", cfg: Config{InstallMethod: InstallNone, RegistryCA: RegistryCA{Host: "../..", PEM: []byte(testCA)}}, user: "u", want: `registry CA: "../.." is not host[:port]`},
+		{name: "registry CA with a path", cfg: Config{InstallMethod: InstallNone, RegistryCA: RegistryCA{Host: "registry.example.com/x", PEM: []byte(testCA)}}, user: "u", want: "is not host[:port]"},
 		{name: "option twice", cfg: Config{InstallMethod: InstallNone, StorageDriver: "overlay2", Options: map[string]string{"storage-driver": "btrfs"}}, user: "u", want: "storage-driver is already set"},
 	}
 	for _, tt := range tests {

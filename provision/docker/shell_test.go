@@ -115,6 +115,7 @@ func (n *fakeNode) layout() layout {
 	return layout{
 		path:       filepath.Join(n.root, "bin"),
 		daemonJSON: filepath.Join(n.root, "etc/docker/daemon.json"),
+		certsDir:   filepath.Join(n.root, "etc/docker/certs.d"),
 		pidFile:    filepath.Join(n.root, "run/docker.pid"),
 		dockerdLog: filepath.Join(n.root, "var/log/dockerd.log"),
 		systemdDir: filepath.Join(n.root, "run/systemd/system"),
@@ -170,6 +171,12 @@ func (n *fakeNode) read(rel string) string {
 	return string(b)
 }
 
+// Stand-ins for CA certificates: the script copies them and never parses them.
+const (
+	testCA  = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+	otherCA = "-----BEGIN CERTIFICATE-----\nMIIBother\n-----END CERTIFICATE-----\n"
+)
+
 // step is one run of the script on the same fake node.
 type step struct {
 	cfg        Config
@@ -186,6 +193,9 @@ func TestScriptOnFakeNode(t *testing.T) {
 		return Config{InstallMethod: InstallScript, InstallURL: "https://get.example/28.1.sh", RegistryMirrors: []string{m}}
 	}
 	distro := Config{InstallMethod: InstallDistro}
+	withCA := func(pem string) Config {
+		return Config{InstallMethod: InstallNone, RegistryCA: RegistryCA{Host: "registry.example.com:5000", PEM: []byte(pem)}}
+	}
 	none := Config{InstallMethod: InstallNone}
 	noChange := step{avoidCalls: []string{"curl", "apt-get", "dnf", "systemctl enable", "systemctl start", "systemctl restart", "usermod", "groupadd", "dockerd"}}
 	again := func(cfg Config, user string) step { s := noChange; s.cfg, s.user = cfg, user; return s }
@@ -251,6 +261,16 @@ func TestScriptOnFakeNode(t *testing.T) {
 			},
 		},
 		{
+			name:  "registry CA written once, replaced when it changes, without a restart",
+			setup: nodeSetup{systemd: true, docker: true, group: true},
+			steps: []step{
+				{cfg: withCA(testCA), user: "rancher", changed: true, wantCalls: []string{"systemctl start docker"}},
+				again(withCA(testCA), "rancher"),
+				{cfg: withCA(otherCA), user: "rancher", changed: true, avoidCalls: []string{"systemctl restart"}},
+				again(withCA(otherCA), "rancher"),
+			},
+		},
+		{
 			name:  "root needs no group",
 			setup: nodeSetup{systemd: true, docker: true},
 			steps: []step{
@@ -293,6 +313,11 @@ func TestScriptOnFakeNode(t *testing.T) {
 				}
 				if want, _ := daemonJSON(s.cfg, nil); want != "" && n.read("etc/docker/daemon.json") != want+"\n" {
 					t.Errorf("run %d: daemon.json = %q, want %q", i+1, n.read("etc/docker/daemon.json"), want)
+				}
+				if ca := s.cfg.RegistryCA; len(ca.PEM) > 0 {
+					if got := n.read("etc/docker/certs.d/" + ca.Host + "/ca.crt"); got != string(ca.PEM) {
+						t.Errorf("run %d: ca.crt = %q, want %q", i+1, got, ca.PEM)
+					}
 				}
 			}
 		})

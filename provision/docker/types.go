@@ -23,11 +23,19 @@ type Config struct {
 	StorageDriver      string
 	Labels             []string          // engine labels, key=value
 	Options            map[string]string // extra daemon.json keys; values are JSON or plain strings
+	// RegistryCA, when set, is a registry's CA that Docker trusts for it.
+	RegistryCA RegistryCA
 	// SupportedVersions are the engine versions RKE accepts, as patterns like "28.1.x"; empty
 	// means no check. Both this and IgnoreUnsupportedVersion come from RKE's settings.
 	SupportedVersions []string
 	// IgnoreUnsupportedVersion accepts any installed version (RKE's ignore_docker_version).
 	IgnoreUnsupportedVersion bool
+}
+
+// RegistryCA is the CA certificate of a registry with a certificate from a private CA.
+type RegistryCA struct {
+	Host string // host[:port], as images name the registry
+	PEM  []byte // one or more certificates
 }
 
 // Runner runs a command on a node; *ssh.Client satisfies it. output receives every line of the

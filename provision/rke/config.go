@@ -63,6 +63,13 @@ func buildConfig(c Config) (*types.RancherKubernetesEngineConfig, error) {
 	if c.CloudConfig != "" {
 		cfg.CloudProvider = types.CloudProvider{Name: "harvester", HarvesterCloudProvider: &types.HarvesterCloudProvider{CloudConfig: c.CloudConfig}}
 	}
+	if c.Registry.URL != "" {
+		// As the default registry, RKE prefixes every system image with its URL and pulls with
+		// its credentials; it also hands them to the kubelet for the images the kubelet pulls.
+		cfg.PrivateRegistries = []types.PrivateRegistry{{
+			URL: c.Registry.URL, User: c.Registry.User, Password: c.Registry.Password, IsDefault: true,
+		}}
+	}
 	for i, n := range c.Nodes {
 		cfg.Nodes[i] = types.RKEConfigNode{
 			HostnameOverride: n.Name,

@@ -1,9 +1,11 @@
 package rke
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rancher/rke/cluster"
@@ -205,5 +207,51 @@ func TestBuildConfigCloudProvider(t *testing.T) {
 	}
 	if c := rkeAccepts(t, plain); c.CloudProvider.Name != "" || c.CloudConfigFile != "" {
 		t.Errorf("without a cloud config: provider %q", c.CloudProvider.Name)
+	}
+}
+
+// A registry becomes RKE's default one: every system image RKE derives is pulled from it.
+func TestBuildConfigRegistry(t *testing.T) {
+	tests := []struct {
+		name     string
+		registry Registry
+		prefix   string
+	}{
+		{"none", Registry{}, ""},
+		{"with credentials", Registry{URL: "registry.example.com:5000", User: "puller", Password: "s3cret"}, "registry.example.com:5000/"},
+		{"anonymous", Registry{URL: "registry.example.com"}, "registry.example.com/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := buildConfig(Config{Nodes: layout(pool{"all", 1, allRoles}), Registry: tt.registry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := rkeAccepts(t, cfg)
+			if tt.registry.URL == "" {
+				if len(cfg.PrivateRegistries) != 0 || strings.Contains(c.SystemImages.Kubernetes, "registry.example.com") {
+					t.Errorf("registries %v, kubernetes image %s", len(cfg.PrivateRegistries), c.SystemImages.Kubernetes)
+				}
+				return
+			}
+			want := types.PrivateRegistry{URL: tt.registry.URL, User: tt.registry.User, Password: tt.registry.Password, IsDefault: true}
+			if len(cfg.PrivateRegistries) != 1 || cfg.PrivateRegistries[0] != want {
+				t.Errorf("private registries = %+v, want only %+v", cfg.PrivateRegistries, want)
+			}
+			for name, image := range map[string]string{"kubernetes": c.SystemImages.Kubernetes, "etcd": c.SystemImages.Etcd, "alpine": c.SystemImages.Alpine, "pause": c.SystemImages.PodInfraContainer} {
+				if !strings.HasPrefix(image, tt.prefix) {
+					t.Errorf("%s image %s does not come from %s", name, image, tt.registry.URL)
+				}
+			}
+		})
+	}
+}
+
+func TestRegistryStringHidesPassword(t *testing.T) {
+	r := Registry{URL: "registry.example.com", User: "puller", Password: "s3cret"}
+	for _, s := range []string{r.String(), fmt.Sprint(r), fmt.Sprintf("%v", Config{Registry: r})} {
+		if strings.Contains(s, "s3cret") || !strings.Contains(s, "registry.example.com") {
+			t.Errorf("%q", s)
+		}
 	}
 }

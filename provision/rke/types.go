@@ -45,6 +45,24 @@ type Config struct {
 	CloudConfig string
 	// SANs are extra names and addresses of the API server's certificate (its load balancer's).
 	SANs []string
+	// Registry, when its URL is set, is RKE's default registry: every system image is pulled from it.
+	Registry Registry
+}
+
+// Registry is a private registry for RKE's system images.
+type Registry struct {
+	URL      string // host[:port], the prefix RKE puts before every system image
+	User     string // empty: pulls without credentials
+	Password string
+}
+
+// String keeps the password out of logs and errors.
+func (r Registry) String() string {
+	pw := ""
+	if r.Password != "" {
+		pw = ", Password: ***"
+	}
+	return fmt.Sprintf("rke.Registry{URL: %s, User: %s%s}", r.URL, r.User, pw)
 }
 
 // Files are RKE's on-disk artefacts, kept by the caller between calls.

@@ -9,6 +9,8 @@ DAEMON_JSON='{
   "storage-driver": "overlay2"
 }'
 DAEMON_JSON_FILE='/etc/docker/daemon.json'
+REGISTRY_CA=''
+REGISTRY_CA_FILE=''
 DOCKER_PIDFILE='/var/run/docker.pid'
 DOCKERD_LOG='/var/log/dockerd.log'
 SYSTEMD_DIR='/run/systemd/system'
@@ -111,6 +113,20 @@ write_daemon_json() {
 	changed=1
 }
 
+# write_registry_ca makes Docker trust the private registry's CA. Docker reads certs.d at every
+# pull, so it needs no restart.
+write_registry_ca() {
+	[ -n "$REGISTRY_CA" ] || return 0
+	if [ -f "$REGISTRY_CA_FILE" ] && [ "$(cat "$REGISTRY_CA_FILE")" = "$REGISTRY_CA" ]; then
+		return 0
+	fi
+	log "writing $REGISTRY_CA_FILE"
+	mkdir -p "$(dirname "$REGISTRY_CA_FILE")"
+	printf '%s\n' "$REGISTRY_CA" >"$REGISTRY_CA_FILE.new"
+	mv "$REGISTRY_CA_FILE.new" "$REGISTRY_CA_FILE"
+	changed=1
+}
+
 # wait_until runs "$@" every second until it succeeds, at most $1 times.
 wait_until() {
 	n=$1
@@ -177,6 +193,7 @@ main() {
 	fi
 	ensure_group
 	write_daemon_json
+	write_registry_ca
 	if use_systemd; then
 		start_with_systemd
 		wait_until 60 docker_ready || fail "docker does not answer 60 s after start (see journalctl -u docker)"

@@ -100,6 +100,11 @@ export const OPTIONS: DriverOption[] = [
   opt('engine-labels', 'stringSlice', 'docker', []),
   opt('engine-options', 'stringSlice', 'docker', []),
   opt('ignore-docker-version', 'bool', 'docker', false, { mutable: true }),
+  // The driver's "Private registry" group; the form shows it with Docker, whose pulls it serves.
+  opt('private-registry-url', 'string', 'docker', ''),
+  opt('private-registry-username', 'string', 'docker', ''),
+  opt('private-registry-password', 'string', 'docker', '', { secret: true }),
+  opt('private-registry-ca-cert', 'string', 'docker', ''),
 
   opt('kubernetes-version', 'string', 'kubernetes', '', { mutable: true }),
   opt('network-plugin', 'string', 'kubernetes', 'canal'),

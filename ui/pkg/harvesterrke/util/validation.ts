@@ -37,6 +37,9 @@ const LINUX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 const DOCKER_MINOR = /^\d+\.\d+$/;
 const POOL_NAME = /^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/;
 const RKE_VERSION = /^v\d+\.\d+\.\d+-rancher\d+-\d+$/;
+// A registry as Docker's image names give it: dot-separated labels and an optional port.
+const REGISTRY_URL = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:([0-9]{1,5}))?$/;
+const MAX_HOST = 253;
 
 const looksLikeKubeconfig = (s: string) => s.includes('clusters:') || s.includes('apiVersion:') || s.trim().startsWith('{');
 const looksLikePEM = (s: string) => s.includes('-----BEGIN');
@@ -414,6 +417,76 @@ function checkDocker(c: Collector, form: FormState) {
   }, 'engineOptionJSON');
 }
 
+/** The driver's checkRegistryURL: a message key, or null. */
+function registryURLProblem(url: string): string | null {
+  const m = REGISTRY_URL.exec(url);
+
+  if (!m || url.length - (m[4] || '').length > MAX_HOST) {
+    return 'registryURL';
+  }
+  if (m[5] && (Number(m[5]) < 1 || Number(m[5]) > 65535)) {
+    return 'registryPort';
+  }
+  // Docker reads the first part of an image name as a registry only with a dot or a port, or as localhost.
+  if (!/[.:]/.test(url) && url !== 'localhost') {
+    return 'registryURLDotless';
+  }
+
+  return null;
+}
+
+/** PEM with certificates only, at least one (the driver also parses each). */
+function onlyCertificates(pem: string): boolean {
+  const block = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+  const types: string[] = [];
+
+  for (let m = block.exec(pem); m; m = block.exec(pem)) {
+    types.push(m[1]);
+  }
+
+  return types.length > 0 && types.every((t) => t === 'CERTIFICATE');
+}
+
+function checkRegistry(c: Collector, form: FormState, ctx: ValidationContext) {
+  const url = str(form, 'private-registry-url');
+  const user = str(form, 'private-registry-username');
+  const password = str(form, 'private-registry-password');
+  const ca = str(form, 'private-registry-ca-cert');
+
+  if (!url) {
+    [['private-registry-username', user], ['private-registry-password', password], ['private-registry-ca-cert', ca]].forEach(([name, v]) => {
+      if (v) {
+        c.add(name, 'registryURLRequired');
+      }
+    });
+
+    return;
+  }
+  const urlProblem = registryURLProblem(url);
+
+  if (urlProblem) {
+    c.add('private-registry-url', urlProblem, { value: url });
+  }
+  if (/[:\s]/.test(user)) {
+    c.add('private-registry-username', 'registryUser');
+  }
+  // On edit Rancher does not return the password: an empty one keeps the stored one.
+  if (user && !password && !ctx.isEdit) {
+    c.add('private-registry-password', 'registryPassword');
+  } else if (password && !user) {
+    c.add('private-registry-username', 'registryUserRequired');
+  }
+  if (ca) {
+    const plain = plainOrBase64(ca, looksLikePEM);
+
+    if (plain === null) {
+      c.add('private-registry-ca-cert', 'notPlainOrBase64');
+    } else if (!onlyCertificates(plain)) {
+      c.add('private-registry-ca-cert', 'pemCertificates');
+    }
+  }
+}
+
 // The components whose images harvester-addon-images may replace (the driver's provision/addons).
 const ADDON_COMPONENTS = ['cloud-provider', 'kube-vip', 'csi-driver', 'csi-node-driver-registrar', 'csi-resizer', 'csi-provisioner', 'csi-attacher'];
 // The cluster's volumes on Harvester are named <vm-name-prefix>-pv-<uuid>, within 63 characters.
@@ -535,6 +608,7 @@ export function validate(form: FormState, ctx: ValidationContext): Problem[] {
   checkSSH(c, form);
   checkPools(c, form);
   checkDocker(c, form);
+  checkRegistry(c, form, ctx);
   checkKubernetes(c, form);
   checkAdvanced(c, form);
   checkVMOptions({

@@ -96,6 +96,27 @@ describe('validate', () => {
     expect(problems((f) => (f.values['kubeconfig-content'] = ''), true)).toEqual([]);
     expect(keys(problems((f) => Object.assign(f, { accessMethod: 'token' }) && (f.values['api-url'] = 'https://h'), true))).toContain('token:required');
   });
+
+  it.each([
+    ['a scheme', 'https://registry.example.com', 'registryURL'],
+    ['a path', 'registry.example.com/rancher', 'registryURL'],
+    ['a port out of range', 'registry.example.com:0', 'registryPort'],
+    ['a name Docker reads as a Docker Hub account', 'registry', 'registryURLDotless'],
+  ])('reports a private registry with %s', (_, url, key) => {
+    expect(keys(problems((f) => (f.values['private-registry-url'] = url)))).toEqual([`private-registry-url:${ key }`]);
+  });
+
+  it('checks the private registry\'s credentials and CA', () => {
+    const registry = (values: Record<string, string>) => (f: FormState) => Object.assign(f.values, { 'private-registry-url': 'registry.example.com:5000', ...values });
+
+    expect(problems(registry({ 'private-registry-username': 'u', 'private-registry-password': 'p', 'private-registry-ca-cert': CERT + '\n' + CERT }))).toEqual([]);
+    expect(keys(problems(registry({ 'private-registry-username': 'u' })))).toEqual(['private-registry-password:registryPassword']);
+    expect(keys(problems(registry({ 'private-registry-password': 'p' })))).toEqual(['private-registry-username:registryUserRequired']);
+    expect(keys(problems(registry({ 'private-registry-ca-cert': `${ CERT }\n${ KEY }` })))).toEqual(['private-registry-ca-cert:pemCertificates']);
+    expect(keys(problems((f) => (f.values['private-registry-ca-cert'] = CERT)))).toEqual(['private-registry-ca-cert:registryURLRequired']);
+    // Rancher does not return the password on edit: an empty one keeps the stored one.
+    expect(problems(registry({ 'private-registry-username': 'u' }), true)).toEqual([]);
+  });
 });
 
 describe('messages', () => {
@@ -103,7 +124,7 @@ describe('messages', () => {
 
   it('exist for every problem the validation can report', () => {
     const source = fs.readFileSync(path.join(__dirname, '../validation.ts'), 'utf8');
-    const used = new Set([...source.matchAll(/c\.add\([^,]+, '(\w+)'/g)].map((m) => m[1]).concat(['engineOptionJSON', 'label', 'summary', 'credentialUnreadable']));
+    const used = new Set([...source.matchAll(/c\.add\([^,]+, '(\w+)'/g)].map((m) => m[1]).concat(['engineOptionJSON', 'label', 'summary', 'credentialUnreadable', 'registryURL', 'registryPort', 'registryURLDotless']));
 
     expect(used.size).toBeGreaterThan(30);
     used.forEach((key) => expect([key, typeof l10n.harvesterrke.validation[key]]).toEqual([key, 'string']));
