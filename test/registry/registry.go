@@ -1,7 +1,8 @@
 // Package registry runs a private container registry for tests: Debian's docker-registry (the
 // CNCF distribution registry) serving over TLS with a CA of its own and with basic auth, so that
-// fake hosts can pull RKE's images from it as real nodes pull from a private registry. Test
-// support only, never linked into the driver.
+// fake hosts can pull RKE's images from it as real nodes pull from a private registry. It pushes
+// docker-archive images into it and reads back from its log which manifests were pulled, by whom.
+// Test support only, never linked into the driver.
 package registry
 
 import (
