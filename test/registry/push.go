@@ -105,7 +105,7 @@ func readJSON(files map[string]*io.SectionReader, name string, v any) error {
 	if !ok {
 		return fmt.Errorf("no %s in the archive", name)
 	}
-	data, err := io.ReadAll(io.NewSectionReader(sr, 0, sr.Size()))
+	data, err := readAll(sr)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
@@ -113,6 +113,11 @@ func readJSON(files map[string]*io.SectionReader, name string, v any) error {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	return nil
+}
+
+// readAll reads a file of the archive from its start, however often it was read before.
+func readAll(sr *io.SectionReader) ([]byte, error) {
+	return io.ReadAll(io.NewSectionReader(sr, 0, sr.Size()))
 }
 
 // pusher pushes the images of one archive.
@@ -131,7 +136,7 @@ func (p *pusher) pushImage(ctx context.Context, e archiveEntry, tag string) erro
 	if !ok {
 		return fmt.Errorf("no config %s in the archive", e.Config)
 	}
-	cfgData, err := io.ReadAll(io.NewSectionReader(cfg, 0, cfg.Size()))
+	cfgData, err := readAll(cfg)
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
@@ -173,9 +178,9 @@ func (p *pusher) pushImage(ctx context.Context, e archiveEntry, tag string) erro
 	if err != nil {
 		return fmt.Errorf("put manifest: %w", err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("put manifest: %s", resp.Status)
+		return fmt.Errorf("put manifest: %w", statusError(resp))
 	}
 	if got := resp.Header.Get("Docker-Content-Digest"); got != digestOf(data) {
 		return fmt.Errorf("put manifest: the registry stored %q, want %s", got, digestOf(data))
@@ -198,7 +203,7 @@ func (p *pusher) ensureBlob(ctx context.Context, repo string, d descriptor, body
 		return nil
 	}
 	if resp.StatusCode != http.StatusNotFound {
-		return fmt.Errorf("check blob %s: %s", digest, resp.Status)
+		return fmt.Errorf("check blob %s: %s", digest, resp.Status) // a HEAD answer has no body
 	}
 
 	start := "/v2/" + repo + "/blobs/uploads/"
@@ -209,13 +214,14 @@ func (p *pusher) ensureBlob(ctx context.Context, repo string, d descriptor, body
 	if err != nil {
 		return fmt.Errorf("start upload of %s: %w", digest, err)
 	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
+		defer resp.Body.Close()
+		return fmt.Errorf("start upload of %s: %w", digest, statusError(resp))
+	}
 	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusCreated: // mounted
+	if resp.StatusCode == http.StatusCreated { // mounted; 202 is an upload session
+		p.sentTo[digest] = repo
 		return nil
-	case http.StatusAccepted: // an upload session
-	default:
-		return fmt.Errorf("start upload of %s: %s", digest, resp.Status)
 	}
 	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
 	if err != nil {
@@ -228,9 +234,9 @@ func (p *pusher) ensureBlob(ctx context.Context, repo string, d descriptor, body
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", digest, err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("upload %s: %s", digest, resp.Status)
+		return fmt.Errorf("upload %s: %w", digest, statusError(resp))
 	}
 	p.sentTo[digest] = repo
 	return nil
@@ -248,6 +254,12 @@ func (r *Registry) do(ctx context.Context, method, path, contentType string, bod
 		req.Header.Set("Content-Type", contentType)
 	}
 	return r.client.Do(req)
+}
+
+// statusError is an unexpected answer of the registry, with the errors its body lists.
+func statusError(resp *http.Response) error {
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
 }
 
 // splitTag splits "rancher/rke-tools:v0.1.114" at the last colon after the last slash, so that a
