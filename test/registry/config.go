@@ -35,8 +35,8 @@ type config struct {
 }
 
 type logConfig struct {
-	// The Apache-style access log is off: the JSON "response completed" lines carry the same
-	// requests together with the authenticated user, and are what Pulls reads.
+	// The Apache-style access log is off: it would put plain-text lines among the JSON ones,
+	// which have the same requests and, in their debug lines, the user; Pulls reads those.
 	AccessLog struct {
 		Disabled bool `json:"disabled"`
 	} `json:"accesslog"`
@@ -68,8 +68,8 @@ type authConfig struct {
 	} `json:"htpasswd"`
 }
 
-// writeConfig writes the configuration, the TLS files and the password file into opts.Dir, and returns
-// the CA certificate (PEM).
+// writeConfig writes the configuration, the TLS files (the CA's too, for people and tools that
+// want a file) and the password file into opts.Dir, and returns the CA certificate (PEM).
 func writeConfig(opts Options, host string) ([]byte, error) {
 	dir := opts.Dir
 	files, err := newTLSFiles(host)
