@@ -49,6 +49,7 @@ test | demo)
 		iptables iproute2           # fake hosts' network, and the guard keeping their traffic on this machine
 		containernetworking-plugins # the pod network of fake hosts that run Kubernetes (CNI bridge)
 		kmod                        # modprobe, where bridge netfilter or conntrack are kernel modules
+		docker-registry             # test/registry: a private registry (TLS, basic auth) for RKE's images
 	)
 	;;&
 test)
@@ -84,6 +85,11 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 		done_in
+	fi
+	# docker-registry's own service (port 5000, /var/lib/docker-registry) is not ours: test/registry
+	# runs its own registries, each with its configuration.
+	if [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker-registry.service 2>/dev/null; then
+		systemctl disable --now --quiet docker-registry.service
 	fi
 fi
 
