@@ -87,7 +87,7 @@ func TestKubernetesOnStandIn(t *testing.T) {
 		}
 	})
 
-	t.Run("three control planes behind a Harvester load balancer", func(t *testing.T) { testHighlyAvailable(t, sim, p) })
+	t.Run("HA: three etcd, two control planes behind a load balancer, a worker", func(t *testing.T) { testHighlyAvailable(t, sim, p) })
 
 	t.Run("three nodes, workers scaled 2 to 3 to 1, Kubernetes upgraded", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
