@@ -62,7 +62,7 @@ func (f *fakeDocker) pull(w http.ResponseWriter, r *http.Request) {
 		f.inFlight--
 		f.mu.Unlock()
 	}()
-	time.Sleep(20 * time.Millisecond) // lets the pulls overlap as much as they are allowed to
+	time.Sleep(50 * time.Millisecond) // lets the pulls overlap as much as they are allowed to
 	a, failed := f.answers[img]
 	if failed && a.status != 0 {
 		w.Header().Set("Content-Type", "application/json")
