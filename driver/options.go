@@ -54,6 +54,7 @@ const (
 	optEngineLabels  = "engine-labels"
 	optEngineOptions = "engine-options"
 	optIgnoreDocker  = "ignore-docker-version"
+	optPrepull       = "prepull-images"
 	optK8sVersion    = "kubernetes-version"
 	optNetPlugin     = "network-plugin"
 	optClusterCIDR   = "cluster-cidr"
@@ -211,6 +212,8 @@ func optionTable() []Option {
 			Usage: "Extra daemon.json settings, as key=value where value is JSON or a plain string (e.g. log-driver=journald)"},
 		{Name: optIgnoreDocker, Type: types.BoolType, Group: groupDocker, Default: false, Mutable: true,
 			Usage: "Accept Docker versions RKE does not support"},
+		{Name: optPrepull, Type: types.BoolType, Group: groupDocker, Default: true, Mutable: true,
+			Usage: "Pull the images RKE needs on each node as soon as its Docker is ready, while other nodes may still be booting; a failed pull names the image, the node and the registry's answer"},
 
 		{Name: optRegistryURL, Type: types.StringType, Group: groupRegistry,
 			Usage: "Private registry RKE pulls every system image from, as host[:port] without scheme or path (e.g. registry.example.com:5000); it must hold the images under their usual names (rancher/hyperkube:... as registry.example.com:5000/rancher/hyperkube:...). Empty uses the public registries"},

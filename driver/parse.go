@@ -63,6 +63,7 @@ func parseOptions(opts *types.DriverOptions, previous *provision.Spec) (provisio
 	parseVMOptions(r, &s.Template, s.Pools, previous == nil)
 	s.Docker = parseDocker(r)
 	s.Registry = parseRegistry(r, previous)
+	s.PrepullImages = r.boolean(optPrepull)
 	s.Kubernetes = parseKubernetes(r)
 	checkKubernetes(r, s.Kubernetes)
 	s.CloudProvider = parseCloudProvider(r, s.Template.NamePrefix, previous)

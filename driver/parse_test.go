@@ -520,3 +520,29 @@ func TestDockerInstallURL(t *testing.T) {
 		}
 	}
 }
+
+func TestPrepullImages(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		given *bool
+		want  bool
+	}{
+		{"default", nil, true},
+		{"on", ptr(true), true},
+		{"off", ptr(false), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := validOptions()
+			if tc.given != nil {
+				opts.BoolOptions["prepull-images"] = *tc.given
+			}
+			spec, err := ParseOptions(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spec.PrepullImages != tc.want {
+				t.Errorf("PrepullImages = %v, want %v", spec.PrepullImages, tc.want)
+			}
+		})
+	}
+}

@@ -25,6 +25,9 @@ type Spec struct {
 	Kubernetes rke.Options
 	// Registry is where RKE pulls its system images from; its zero value means their public registries.
 	Registry Registry
+	// PrepullImages pulls the images RKE needs on each node as soon as its Docker is ready, while
+	// the other nodes may still be booting.
+	PrepullImages bool
 	// CloudProvider is Harvester's cloud provider and CSI driver in the built cluster.
 	CloudProvider CloudProvider
 	// APIEndpoint is the address the cluster's API is reached at.

@@ -150,7 +150,11 @@ func (s *sshSession) prepare(ctx context.Context) ([]prepared, error) {
 	for i, n := range s.nodes {
 		nodes[i] = docker.Node{Name: n.Name, User: s.spec.SSH.User, Runner: clients[i]}
 	}
-	results, err := docker.Bootstrap(ctx, cfg, nodes, docker.Options{Concurrency: concurrency})
+	opts := docker.Options{Concurrency: concurrency}
+	if s.spec.PrepullImages {
+		opts.Ready = s.prepullNode
+	}
+	results, err := docker.Bootstrap(ctx, cfg, nodes, opts)
 	ready := 0
 	for i, r := range results {
 		if r.Version != "" {
@@ -163,6 +167,16 @@ func (s *sshSession) prepare(ctx context.Context) ([]prepared, error) {
 	}
 	log.Infof(ctx, "[harvesterrke] Docker runs on %d nodes (%s)", ready, time.Since(start).Round(time.Millisecond))
 	return out, nil
+}
+
+// prepullNode pulls the images RKE will need on node i through its Docker socket.
+func (s *sshSession) prepullNode(ctx context.Context, i int) error {
+	n := s.nodes[i]
+	roles := rolesOf(s.spec)[n.Pool]
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return s.dialer.DockerDialer(ctx, s.endpoints[n.Address], "")("unix", ssh.DefaultDockerSocket)
+	}
+	return prepull(ctx, s.spec, n.Name, roles, dial)
 }
 
 // dockerConfig is the Docker engine spec asks for, with what RKE requires of it.

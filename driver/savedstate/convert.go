@@ -77,6 +77,7 @@ func fromCluster(c Cluster) v2State {
 			RKE:         v2RKE{State: st.RKE.State, Kubeconfig: st.RKE.Kubeconfig},
 		},
 	}
+	out.Spec.NoImagePrepull = !s.PrepullImages
 	if s.Registry.URL != "" {
 		out.Spec.Registry = &v2Registry{URL: s.Registry.URL, Username: s.Registry.Username, Password: s.Registry.Password, CACert: s.Registry.CACert}
 	}
@@ -152,6 +153,7 @@ func toCluster(s v2State) (Cluster, error) {
 			SSHReady: time.Duration(in.Timeouts.SSHReadySeconds) * time.Second,
 		},
 	}
+	c.Spec.PrepullImages = !in.NoImagePrepull
 	if r := in.Registry; r != nil {
 		c.Spec.Registry = provision.Registry{URL: r.URL, Username: r.Username, Password: r.Password, CACert: orNil(r.CACert)}
 	}

@@ -32,7 +32,8 @@ var update = flag.Bool("update", false, "rewrite the current version's golden fi
 func goldenCluster() Cluster {
 	return Cluster{
 		Spec: provision.Spec{
-			Name: "c-golden",
+			Name:          "c-golden",
+			PrepullImages: true,
 			Access: harvester.Credentials{
 				Server: "https://harvester.example.com:6443",
 				Token:  "golden-token",
@@ -244,6 +245,28 @@ func TestRoundTrip(t *testing.T) {
 		}
 		sameCluster(t, got, c)
 	}
+}
+
+// The pre-pull is kept only when turned off, so the states written before it decode with it on.
+func TestImagePrepullOff(t *testing.T) {
+	c := goldenClusterV2()
+	c.Spec.PrepullImages = false
+	packed, err := Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := unpack(packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"noImagePrepull":true`)) {
+		t.Errorf("the state does not say the pre-pull is off:\n%s", raw)
+	}
+	got, err := Decode(packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameCluster(t, got, c)
 }
 
 func TestDecodeErrors(t *testing.T) {

@@ -15,17 +15,20 @@ type v2State struct {
 }
 
 type v2Spec struct {
-	Name          string          `json:"name"`
-	Access        v2Credentials   `json:"access"`
-	Template      v2Template      `json:"template"`
-	Pools         []v2Pool        `json:"pools"`
-	SSH           v2SSH           `json:"ssh"`
-	Docker        v2Docker        `json:"docker"`
-	Registry      *v2Registry     `json:"registry,omitempty"`
-	Kubernetes    v2Kubernetes    `json:"kubernetes"`
-	CloudProvider v2CloudProvider `json:"cloudProvider"`
-	APIEndpoint   v2APIEndpoint   `json:"apiEndpoint,omitempty"`
-	Timeouts      v2Timeouts      `json:"timeouts"`
+	Name     string        `json:"name"`
+	Access   v2Credentials `json:"access"`
+	Template v2Template    `json:"template"`
+	Pools    []v2Pool      `json:"pools"`
+	SSH      v2SSH         `json:"ssh"`
+	Docker   v2Docker      `json:"docker"`
+	Registry *v2Registry   `json:"registry,omitempty"`
+	// NoImagePrepull is the pre-pull turned off: a state written before the pre-pull existed
+	// decodes with it on, as the option's default is.
+	NoImagePrepull bool            `json:"noImagePrepull,omitempty"`
+	Kubernetes     v2Kubernetes    `json:"kubernetes"`
+	CloudProvider  v2CloudProvider `json:"cloudProvider"`
+	APIEndpoint    v2APIEndpoint   `json:"apiEndpoint,omitempty"`
+	Timeouts       v2Timeouts      `json:"timeouts"`
 }
 
 type v2APIEndpoint struct {

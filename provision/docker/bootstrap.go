@@ -68,6 +68,9 @@ func Bootstrap(ctx context.Context, cfg Config, nodes []Node, opts Options) ([]R
 				return
 			}
 			results[i], errs[i] = bootstrapNode(ctx, cfg, n, opts.Secrets)
+			if errs[i] == nil && opts.Ready != nil {
+				errs[i] = opts.Ready(ctx, i)
+			}
 		}()
 	}
 	wg.Wait()

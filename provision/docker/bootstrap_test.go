@@ -198,6 +198,39 @@ func TestBootstrapParallel(t *testing.T) {
 	}
 }
 
+// Ready runs on each ready node as soon as it is ready, not on a failed one, and its error is
+// that node's.
+func TestBootstrapReady(t *testing.T) {
+	slow := &fakeRunner{output: okOutput, delay: 500 * time.Millisecond}
+	nodes := []Node{
+		{Name: "fast", User: "root", Runner: &fakeRunner{output: okOutput}},
+		{Name: "broken", User: "root", Runner: &fakeRunner{err: errors.New("connection lost")}},
+		{Name: "slow", User: "root", Runner: slow},
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	called := map[string]time.Duration{}
+	ready := func(_ context.Context, i int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		called[nodes[i].Name] = time.Since(start)
+		if nodes[i].Name == "slow" {
+			return errors.New("pull failed")
+		}
+		return nil
+	}
+	_, err := Bootstrap(context.Background(), Config{InstallMethod: InstallDistro}, nodes, Options{Ready: ready})
+	if _, ok := called["broken"]; ok {
+		t.Error("Ready ran on a node whose bootstrap failed")
+	}
+	if d, ok := called["fast"]; !ok || d >= slow.delay {
+		t.Errorf("Ready on the fast node: called %v after %s, want before the slow node is ready", ok, d)
+	}
+	if err == nil || !strings.Contains(err.Error(), "pull failed") {
+		t.Errorf("error = %v, want the slow node's Ready failure", err)
+	}
+}
+
 func TestBootstrapCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)

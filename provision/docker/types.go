@@ -66,4 +66,7 @@ type Options struct {
 	// Secrets are masked in progress and errors (besides anything that looks like a private key),
 	// e.g. registry credentials that could appear in output.
 	Secrets []string
+	// Ready, when set, runs on node i (the index in Bootstrap's nodes) as soon as its Docker is
+	// ready, before the other nodes finish; its error is that node's failure.
+	Ready func(ctx context.Context, i int) error
 }

@@ -100,6 +100,7 @@ export const OPTIONS: DriverOption[] = [
   opt('engine-labels', 'stringSlice', 'docker', []),
   opt('engine-options', 'stringSlice', 'docker', []),
   opt('ignore-docker-version', 'bool', 'docker', false, { mutable: true }),
+  opt('prepull-images', 'bool', 'docker', true, { mutable: true }),
   // The driver's "Private registry" group; the form shows it with Docker, whose pulls it serves.
   opt('private-registry-url', 'string', 'docker', ''),
   opt('private-registry-username', 'string', 'docker', ''),

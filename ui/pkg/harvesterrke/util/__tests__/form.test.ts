@@ -44,6 +44,7 @@ describe('toEngineConfig', () => {
       dockerInstallUrlAllowHttp:  false,
       dockerVersion:              '28.1',
       ignoreDockerVersion:        false,
+      prepullImages:              true,
       networkPlugin:              'canal',
       clusterCidr:                '10.42.0.0/16',
       serviceCidr:                '10.43.0.0/16',
