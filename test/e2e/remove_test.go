@@ -96,10 +96,16 @@ func TestRemoveConnectsToNoNode(t *testing.T) {
 		unreachable bool
 	}{{"c-rm-reachable", false}, {"c-rm-unreachable", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			// Create stops at RKE's first image pull (none is preloaded), leaving RKE's state of a
-			// half-built cluster: the case where a removal through RKE would try every node.
-			info, err := p.Client.Create(ctx, simOptions(sim, tc.name, "cp=1:etcd+controlplane", "w=2:worker"), nil)
+			// Without the driver's pre-pull, Create stops at RKE's first image pull (none is
+			// preloaded), leaving RKE's state of a half-built cluster: the case where a removal
+			// through RKE would try every node.
+			opts := simOptions(sim, tc.name, "cp=1:etcd+controlplane", "w=2:worker")
+			opts.BoolOptions["prepull-images"] = false
+			info, err := p.Client.Create(ctx, opts, nil)
 			expectKubernetesStep(t, info, err)
+			if len(stateOf(t, info).Cluster.RKE.State) == 0 {
+				t.Fatal("the failed create left no RKE state")
+			}
 			ssh := watchSSH(t, subnetOf(t, info))
 			if tc.unreachable {
 				ssh.unreachable(t)

@@ -22,7 +22,7 @@ import * as sass from 'sass';
 import { chromium } from 'playwright-core';
 import crypto from 'crypto';
 import {
-  EXPECTED_CREATE_CONFIG, EXPECTED_VM_OPTIONS_CONFIG, SSH_KEY, USER_DATA, CREDENTIAL_FINGERPRINT, VM_AFFINITY, NETWORK_DATA
+  EXPECTED_CREATE_CONFIG, EXPECTED_VM_OPTIONS_CONFIG, SSH_KEY, USER_DATA, CREDENTIAL_FINGERPRINT, VM_AFFINITY, NETWORK_DATA, REGISTRY_CA
 } from './scenario-data.js';
 import { CREDENTIAL_KUBECONFIG } from '../support/fixtures.js';
 import { renderUIPlugin, cachePlugin, serveUIPlugins } from './uiplugin-host.mjs';
@@ -292,6 +292,11 @@ const scenarios = {
     await f.addToList('engine-labels', 'zone=a');
     await f.addToList('engine-options', 'log-driver=journald');
     await f.check('ignore-docker-version');
+    await f.check('prepull-images'); // on by default: this turns it off
+    await f.fill('private-registry-url', 'registry.example.com:5000');
+    await f.fill('private-registry-username', 'puller');
+    await f.fill('private-registry-password', 'pull-secret');
+    await f.fill('private-registry-ca-cert', REGISTRY_CA);
     await f.shoot('create-4-docker');
 
     await f.step('kubernetes');

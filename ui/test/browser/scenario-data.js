@@ -18,6 +18,9 @@ export const USER_DATA = '#cloud-config\npackages:\n  - jq';
  */
 export const CREDENTIAL_FINGERPRINT = '55a0f04fead4d480';
 
+/** A private registry's CA as the form takes it (it checks the PEM block types; the driver parses). */
+export const REGISTRY_CA = '-----BEGIN CERTIFICATE-----\nMIIBfakefakefake\n-----END CERTIFICATE-----';
+
 /** The exact harvesterrkeEngineConfig the create scenario must produce. */
 export const EXPECTED_CREATE_CONFIG = {
   kubeconfigContent:         CREDENTIAL_KUBECONFIG.trim(),
@@ -56,6 +59,11 @@ export const EXPECTED_CREATE_CONFIG = {
   engineLabels:              ['zone=a'],
   engineOptions:             ['log-driver=journald'],
   ignoreDockerVersion:       true,
+  prepullImages:             false,
+  privateRegistryUrl:        'registry.example.com:5000',
+  privateRegistryUsername:   'puller',
+  privateRegistryPassword:   'pull-secret',
+  privateRegistryCaCert:     REGISTRY_CA,
   harvesterCloudProvider:    true,
   kubernetesVersion:         'v1.32.7-rancher1-1',
   networkPlugin:             'calico',
@@ -107,6 +115,7 @@ export const EXPECTED_VM_OPTIONS_CONFIG = {
   dockerInstallUrlAllowHttp: false,
   dockerVersion:             '28.1',
   ignoreDockerVersion:       false,
+  prepullImages:             true,
   harvesterCloudProvider:    true,
   networkPlugin:             'canal',
   clusterCidr:               '10.42.0.0/16',
