@@ -6,8 +6,8 @@ HOST      := $(shell go env GOOS)-$(shell go env GOARCH)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BINARIES  := $(addprefix dist/$(NAME)-,$(PLATFORMS))
 # Every test runs: none is answered from Go's test cache (results depend on the machine's state).
-# The timeout bounds a hang: test/e2e alone takes about 46 min on 2 cores (docs/performance.md).
-GOTEST    ?= go test -count=1 -timeout 75m
+# The timeout bounds a hang: test/e2e alone takes about an hour on 2 cores (docs/performance.md).
+GOTEST    ?= go test -count=1 -timeout 80m
 # The module's packages, without the Go code npm packages bring along into ui/node_modules (shell
 # words, so that make prints the command short).
 GOPKGS    := $$(go list ./... | grep -v /ui/)

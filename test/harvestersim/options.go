@@ -28,6 +28,12 @@ type Options struct {
 	// starts, and every host gets the per-host runtime, cgroup and mount settings the kubelet needs
 	// on a machine shared with other hosts. The first use builds the images (minutes, then cached).
 	RKEImages bool
+	// Registry makes fake hosts ready for RKE as RKEImages does, but with RKE's images in a private
+	// registry instead of the hosts' Docker storage (which starts empty unless RKEImages is set too):
+	// Debian's docker-registry, over TLS with a CA of its own and with basic auth, on the machine's
+	// address on the hosts' network, started and stopped with the stand-in. Sim.Registry says how to
+	// reach it. The images are pushed once per image set, then cached.
+	Registry bool
 	// NoHosts runs VMs without fake hosts: VMIs still run and report addresses (loopback ones where
 	// nothing listens). Needs no root.
 	NoHosts bool

@@ -50,6 +50,8 @@ type Sim struct {
 	// host and no DHCP load balancer gets one of these. DHCPRange (.240-.254) is what load balancers
 	// with ipam dhcp get. Load balancers are served at their address from the machine and the hosts.
 	IPPoolRange, DHCPRange AddressRange
+	// Registry is the private registry holding RKE's images, with Options.Registry; else nil.
+	Registry *Registry
 
 	opts     Options
 	dyn      dynamic.Interface
@@ -81,8 +83,8 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 	if withHosts && !root {
 		return nil, ErrNeedsRoot
 	}
-	if opts.RKEImages && !withHosts {
-		return nil, errors.New("harvestersim: RKEImages needs fake hosts (not NoHosts or KubernetesOnly)")
+	if (opts.RKEImages || opts.Registry) && !withHosts {
+		return nil, errors.New("harvestersim: RKEImages and Registry need fake hosts (not NoHosts or KubernetesOnly)")
 	}
 	etcdBin, err := exec.LookPath(opts.EtcdBinary)
 	if err != nil {
@@ -129,7 +131,12 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 		return s, nil
 	}
 	if withHosts {
-		if s.network, err = hosts.StartNetwork(ctx, s.slot.N, opts.Mirror, opts.RKEImages, opts.Logf); err != nil {
+		if s.network, err = hosts.StartNetwork(ctx, s.slot.N, opts.Mirror, p.kube != nil, opts.Logf); err != nil {
+			return s, err
+		}
+	}
+	if opts.Registry {
+		if err := s.startRegistry(ctx, p.kube.Images); err != nil {
 			return s, err
 		}
 	}
@@ -139,11 +146,12 @@ func New(ctx context.Context, opts Options) (s *Sim, err error) {
 // prepared is what a stand-in is made from.
 type prepared struct {
 	binDir, crdDir string                // Kubernetes binaries, KubeVirt CRDs
-	kube           *hostimage.Kubernetes // with Options.RKEImages
+	kube           *hostimage.Kubernetes // with Options.RKEImages or Options.Registry
 }
 
-// prepare returns the Kubernetes binaries, the KubeVirt CRDs and, with RKEImages, RKE's images in a
-// Docker storage, and makes sure the root filesystems exist, building what is missing in parallel.
+// prepare returns the Kubernetes binaries, the KubeVirt CRDs and, with RKEImages or Registry, RKE's
+// images (with RKEImages in a Docker storage), and makes sure the root filesystems exist, building
+// what is missing in parallel.
 func prepare(ctx context.Context, opts Options, variants []Rootfs) (p prepared, err error) {
 	type part struct {
 		what  string
@@ -155,8 +163,11 @@ func prepare(ctx context.Context, opts Options, variants []Rootfs) (p prepared, 
 	if !opts.KubernetesOnly {
 		parts = append(parts, part{"KubeVirt CRDs", func() (err error) { p.crdDir, err = controlplane.KubeVirtCRDs(ctx, opts.Logf); return err }})
 	}
-	if opts.RKEImages {
-		parts = append(parts, part{"RKE's images", func() (err error) { p.kube, err = hostimage.ForKubernetes(ctx, opts.Mirror, opts.Logf); return err }})
+	if opts.RKEImages || opts.Registry {
+		parts = append(parts, part{"RKE's images", func() (err error) {
+			p.kube, err = hostimage.ForKubernetes(ctx, opts.Mirror, opts.RKEImages, opts.Logf)
+			return err
+		}})
 	}
 	slices.Sort(variants)
 	for _, v := range slices.Compact(variants) {
@@ -300,6 +311,9 @@ func (s *Sim) Close() error {
 		}
 		if s.hosts != nil {
 			errs = append(errs, s.hosts.RemoveAll())
+		}
+		if s.Registry != nil {
+			errs = append(errs, s.Registry.close())
 		}
 		if s.cp != nil {
 			s.cp.Stop()

@@ -11,8 +11,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The files of a registry's directory. The storage subdirectory is kept between starts, so
-// images pushed once are there for the next run; everything else is written anew at each start.
+// The files of a registry's directory. The storage subdirectory (unless Options.Storage is elsewhere)
+// is kept between starts, so images pushed once are there for the next run; everything else is
+// written anew at each start.
 const (
 	configFile = "config.yml"
 	htpasswd   = "htpasswd"
@@ -92,7 +93,7 @@ func writeConfig(opts Options, host string) ([]byte, error) {
 	c.Version = "0.1"
 	c.Log.AccessLog.Disabled = true
 	c.Log.Level, c.Log.Formatter = "debug", "json"
-	c.Storage.Filesystem.RootDirectory = filepath.Join(dir, storageDir)
+	c.Storage.Filesystem.RootDirectory = opts.storage()
 	c.HTTP.Addr, c.HTTP.Secret = opts.Addr, hex.EncodeToString(secret)
 	c.HTTP.TLS.Certificate, c.HTTP.TLS.Key = filepath.Join(dir, certFile), filepath.Join(dir, keyFile)
 	c.Auth.Htpasswd.Realm, c.Auth.Htpasswd.Path = authRealm, filepath.Join(dir, htpasswd)

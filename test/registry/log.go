@@ -30,7 +30,9 @@ type request struct {
 }
 
 // Pulls lists the manifests served since the registry started, in order: every image a client
-// pulled from it, with the user. HEAD requests (does it exist?) are not pulls.
+// pulled from it, with the user. HEAD requests (does it exist?) are not pulls. Docker pulls a tag by
+// asking for its digest with a HEAD, then getting the manifest by digest: its pulls have the digest
+// as Reference, which `docker images --digests` shows on the node.
 func (r *Registry) Pulls() ([]Pull, error) {
 	reqs, err := r.requests()
 	if err != nil {

@@ -38,6 +38,9 @@ type Options struct {
 	// Dir holds the configuration, certificates, log and, in Dir/storage, the images; the
 	// images stay there for the next start.
 	Dir string
+	// Storage, when set, holds the images instead of Dir/storage: a directory that outlives Dir,
+	// e.g. a cache shared by registries that only read from it.
+	Storage string
 	// Username and Password are the only credentials the registry accepts.
 	Username, Password string
 }
@@ -61,7 +64,7 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(opts.Dir, storageDir), 0o755); err != nil {
+	if err := os.MkdirAll(opts.storage(), 0o755); err != nil {
 		return nil, fmt.Errorf("start registry: %w", err)
 	}
 	caPEM, err := writeConfig(opts, host)
@@ -105,6 +108,14 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 		return nil, fmt.Errorf("start registry on %s: %w", opts.Addr, err)
 	}
 	return r, nil
+}
+
+// storage is the directory of the images.
+func (o Options) storage() string {
+	if o.Storage != "" {
+		return o.Storage
+	}
+	return filepath.Join(o.Dir, storageDir)
 }
 
 // checkOptions returns the host of opts.Addr, or why the options cannot work.

@@ -194,6 +194,9 @@ func buildDockerTemplate(ctx context.Context, tmp string, set *rkeimages.Set, lo
 	return nil
 }
 
+// Preloaded reports whether hosts get RKE's images in their Docker storage (see PopulateDocker).
+func (k *Kubernetes) Preloaded() bool { return k.dockerTemplate != "" }
+
 // PopulateDocker fills a host's empty Docker storage from the template. The layers' files are hard
 // links when the template is on the same filesystem: overlay2 mounts an image layer only as a
 // read-only lower directory, and containers write to upper directories of their own, so no host can

@@ -9,11 +9,14 @@ import (
 	"github.com/harvesterrke/kontainer-engine-driver-harvester/test/rkeimages"
 )
 
-// Kubernetes is what a fake host ready for RKE boots with besides its root filesystem: RKE's images
-// in Docker's storage (as on an image with them pre-pulled: no registry is reachable) and the CNI
-// plugins of its pod network.
+// Kubernetes is what a fake host ready for RKE boots with besides its root filesystem: the CNI
+// plugins of its pod network and, when preloaded, RKE's images in Docker's storage (as on an image
+// with them pre-pulled); else the hosts pull them from a registry holding Images.
 type Kubernetes struct {
-	// dockerTemplate is /var/lib/docker after loading RKE's images into the Docker image's dockerd.
+	// Images are RKE's images (test/rkeimages).
+	Images *rkeimages.Set
+	// dockerTemplate is /var/lib/docker after loading RKE's images into the Docker image's dockerd;
+	// empty when the images are not preloaded.
 	dockerTemplate string
 	// CNIPlugins are the plugins a host's pod network needs, by name.
 	CNIPlugins map[string][]byte
@@ -38,9 +41,9 @@ func readCNIPlugins() (map[string][]byte, error) {
 	return plugins, nil
 }
 
-// ForKubernetes builds (or finds in the cache) RKE's images (test/rkeimages) and the Docker storage
-// of the Docker root filesystem holding them.
-func ForKubernetes(ctx context.Context, mirror string, logf func(string, ...any)) (*Kubernetes, error) {
+// ForKubernetes builds (or finds in the cache) RKE's images (test/rkeimages) and, with preload, the
+// Docker storage of the Docker root filesystem holding them.
+func ForKubernetes(ctx context.Context, mirror string, preload bool, logf func(string, ...any)) (*Kubernetes, error) {
 	plugins, err := readCNIPlugins()
 	if err != nil {
 		return nil, err
@@ -48,6 +51,9 @@ func ForKubernetes(ctx context.Context, mirror string, logf func(string, ...any)
 	set, err := rkeimages.Build(ctx, rkeimages.Options{Mirror: mirror, Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("build RKE's images: %w", err)
+	}
+	if !preload {
+		return &Kubernetes{Images: set, CNIPlugins: plugins}, nil
 	}
 	lower, err := Ensure(ctx, Docker, mirror, logf)
 	if err != nil {
@@ -57,7 +63,7 @@ func ForKubernetes(ctx context.Context, mirror string, logf func(string, ...any)
 	if err != nil {
 		return nil, err
 	}
-	return &Kubernetes{dockerTemplate: tmpl, CNIPlugins: plugins}, nil
+	return &Kubernetes{Images: set, dockerTemplate: tmpl, CNIPlugins: plugins}, nil
 }
 
 // MountRoot is the shell that mounts a boot's root filesystem at $M: a copy-on-write overlay of $LOWER

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -65,8 +66,14 @@ func (p *aptProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, resp.Body)
 }
 
-// aptProxyAddr is where a slot's apt proxy listens: the machine's address on the hosts' switch.
-func aptProxyAddr(slot int) string { return net.JoinHostPort(machineAddr(slot).String(), "3142") }
+// aptProxyAddr is where a slot's apt proxy listens.
+func aptProxyAddr(slot int) string { return MachineServiceAddr(slot, 3142) }
+
+// MachineServiceAddr is host:port of a service of the machine that the slot's hosts reach: the
+// machine's address on their switch. Each slot has its own address, so stand-ins never share one.
+func MachineServiceAddr(slot, port int) string {
+	return net.JoinHostPort(machineAddr(slot).String(), strconv.Itoa(port))
+}
 
 // serve listens on addr until the returned server is closed.
 func (p *aptProxy) serve(ctx context.Context, addr string) (*http.Server, error) {

@@ -111,7 +111,7 @@ func startHost(ctx context.Context, slot, k int, dir string, spec Spec, reg *pro
 			return h, err
 		}
 		shared = "1"
-		if spec.Rootfs == hostimage.Docker {
+		if spec.Rootfs == hostimage.Docker && spec.kube.Preloaded() {
 			start := time.Now()
 			if err := spec.kube.PopulateDocker(filepath.Join(dir, "disk/docker")); err != nil {
 				return h, err

@@ -17,7 +17,8 @@ import (
 // only the stand-in needs because its hosts share one kernel:
 //
 //   - Docker's storage already holds RKE's images (test/rkeimages), as on an image with them
-//     pre-pulled: no registry is reachable. dockerd is still not running; the driver starts it.
+//     pre-pulled, unless they come from the stand-in's private registry (the only registry hosts
+//     can reach). dockerd is still not running; the driver starts it.
 //   - /etc/docker/daemon.json names an OCI runtime wrapper as the default, and the host's own cgroup
 //     as the parent of its containers; the driver's bootstrap keeps both when it merges its settings.
 //   - the root mount is shared, as systemd makes it (the kubelet's volumes propagate).

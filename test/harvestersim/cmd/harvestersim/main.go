@@ -49,6 +49,7 @@ func run(args []string) error {
 	fs.BoolVar(&opts.NoHosts, "no-hosts", false, "simulate VMs without fake hosts (no root needed)")
 	fs.BoolVar(&opts.KubernetesOnly, "kubernetes-only", false, "only etcd, kube-apiserver and kube-controller-manager")
 	fs.BoolVar(&opts.RKEImages, "rke-images", false, "hosts ready for RKE: its images preloaded (built on first use)")
+	fs.BoolVar(&opts.Registry, "registry", false, "hosts ready for RKE: its images in a private registry (see state/registry.env)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func (d daemon) serve(opts harvestersim.Options) error {
 		if err := sim.Close(); err != nil {
 			opts.Logf("stop: %v", err)
 		}
-		for _, f := range []string{"kubeconfig", "pid"} {
+		for _, f := range []string{"kubeconfig", "pid", registryCAFile, registryEnvFile} {
 			_ = os.Remove(d.path(f))
 		}
 		opts.Logf("stopped")
@@ -169,6 +170,12 @@ func (d daemon) serve(opts harvestersim.Options) error {
 	if err := os.WriteFile(d.path("pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return err
 	}
+	if sim.Registry != nil {
+		if err := d.writeRegistry(sim.Registry); err != nil {
+			return err
+		}
+		opts.Logf("%s: its CA in %s, credentials in %s", sim.Registry, d.path(registryCAFile), d.path(registryEnvFile))
+	}
 	opts.Logf("ready in %s: API %s, images %v, networks %v", time.Since(start).Round(time.Millisecond), sim.Server, sim.Images, sim.Networks)
 	if ready != nil {
 		fmt.Fprintln(ready, "ok")
@@ -176,6 +183,22 @@ func (d daemon) serve(opts harvestersim.Options) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// The files of the state directory that say how to reach the stand-in's registry, for the driver's
+// private-registry-* options.
+const (
+	registryCAFile  = "registry-ca.pem"
+	registryEnvFile = "registry.env"
+)
+
+// writeRegistry writes the registry's CA and, as shell variables, its URL and credentials.
+func (d daemon) writeRegistry(r *harvestersim.Registry) error {
+	if err := os.WriteFile(d.path(registryCAFile), r.CACert, 0o600); err != nil {
+		return err
+	}
+	env := fmt.Sprintf("REGISTRY_URL=%s\nREGISTRY_USERNAME=%s\nREGISTRY_PASSWORD=%s\n", r.URL, r.Username, r.Password)
+	return os.WriteFile(d.path(registryEnvFile), []byte(env), 0o600)
 }
 
 // running reports whether a daemon holds the state's lock.
