@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/rancher/rke/log"
 )
@@ -52,28 +51,17 @@ func Bootstrap(ctx context.Context, cfg Config, nodes []Node, opts Options) ([]R
 		limit = 10
 	}
 	results := make([]Result, len(nodes))
-	errs := make([]error, len(nodes))
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
 	for i, n := range nodes {
 		results[i].Node = n.Name
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				errs[i] = nodeError(n.Name, ctx.Err(), nil, nil)
-				return
-			}
-			results[i], errs[i] = bootstrapNode(ctx, cfg, n, opts.Secrets)
-			if errs[i] == nil && opts.Ready != nil {
-				errs[i] = opts.Ready(ctx, i)
-			}
-		}()
 	}
-	wg.Wait()
+	errs := forEach(ctx, len(nodes), limit, func(i int) error {
+		var err error
+		results[i], err = bootstrapNode(ctx, cfg, nodes[i], opts.Secrets)
+		if err == nil && opts.Ready != nil {
+			err = opts.Ready(ctx, i)
+		}
+		return err
+	}, func(i int, err error) error { return nodeError(nodes[i].Name, err, nil, nil) })
 	return results, errors.Join(errs...)
 }
 

@@ -87,36 +87,21 @@ func Pull(ctx context.Context, node string, dial Dial, images []string, opts Pul
 	var (
 		mu  sync.Mutex
 		res PullResult
-		wg  sync.WaitGroup
 	)
-	errs := make([]error, len(images))
-	sem := make(chan struct{}, limit)
-	for i, img := range images {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				errs[i] = &PullError{Node: node, Image: img, Err: ctx.Err()}
-				return
-			}
-			pulled, err := ensureImage(ctx, c, img, opts.Registry)
-			if err != nil {
-				errs[i] = &PullError{Node: node, Image: img, Err: err, kind: classify(err)}
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if pulled {
-				res.Pulled++
-			} else {
-				res.Present++
-			}
-		}()
-	}
-	wg.Wait()
+	errs := forEach(ctx, len(images), limit, func(i int) error {
+		pulled, err := ensureImage(ctx, c, images[i], opts.Registry)
+		if err != nil {
+			return &PullError{Node: node, Image: images[i], Err: err, kind: classify(err)}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if pulled {
+			res.Pulled++
+		} else {
+			res.Present++
+		}
+		return nil
+	}, func(i int, err error) error { return &PullError{Node: node, Image: images[i], Err: err} })
 	return res, errors.Join(errs...)
 }
 
