@@ -128,7 +128,7 @@ func TestUpdateAfterAFailedUpdate(t *testing.T) {
 	// gRPC the failed Update returns no info: Rancher keeps the one it had.
 	delete(opts.StringOptions, "kubeconfig-content")
 	opts.StringSliceOptions["node-pools"] = &types.StringSlice{Value: []string{"m=1:etcd+controlplane+worker", "w=1:worker"}}
-	if _, err := p.Client.Update(ctx, info, opts); err == nil || !strings.Contains(err.Error(), "Failed to pull image") {
+	if _, err := p.Client.Update(ctx, info, opts); !stoppedAtImagePull(err) {
 		t.Fatalf("update did not fail at the Kubernetes step: %v", err)
 	}
 	newVM := name + "-w-1"

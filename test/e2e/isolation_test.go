@@ -60,7 +60,7 @@ func TestSameNamedClustersAreIndependent(t *testing.T) {
 	delete(aOpts.StringOptions, "kubeconfig-content")
 	for _, pools := range [][]string{{"m=1:etcd+controlplane+worker", "w=2:worker"}, {"m=1:etcd+controlplane+worker"}} {
 		aOpts.StringSliceOptions["node-pools"] = &types.StringSlice{Value: pools}
-		if _, err := p.Client.Update(ctx, a, aOpts); err == nil || !strings.Contains(err.Error(), "Failed to pull image") {
+		if _, err := p.Client.Update(ctx, a, aOpts); !stoppedAtImagePull(err) {
 			t.Fatalf("update of twin-a did not reach the Kubernetes step: %v", err)
 		}
 		want(bID, "twin-b-m-1", "twin-b-w-1")
@@ -118,7 +118,7 @@ func TestConcurrentClusters(t *testing.T) {
 func oneClusterLife(ctx context.Context, t *testing.T, sim *harvestersim.Sim, p *driverproc.Rancher, name string) error {
 	opts := simOptions(sim, name, "m=1:etcd+controlplane", "w=3:worker")
 	info, err := p.Client.Create(ctx, opts, nil)
-	if err == nil || !strings.Contains(err.Error(), "Failed to pull image") || info == nil {
+	if !stoppedAtImagePull(err) || info == nil {
 		return fmt.Errorf("create did not reach the Kubernetes step: %v", err)
 	}
 	info.CreateError = ""
@@ -134,7 +134,7 @@ func oneClusterLife(ctx context.Context, t *testing.T, sim *harvestersim.Sim, p 
 	}
 	delete(opts.StringOptions, "kubeconfig-content")
 	opts.StringSliceOptions["node-pools"] = &types.StringSlice{Value: []string{"m=1:etcd+controlplane", "w=1:worker"}}
-	if _, err := p.Client.Update(ctx, info, opts); err == nil || !strings.Contains(err.Error(), "Failed to pull image") {
+	if _, err := p.Client.Update(ctx, info, opts); !stoppedAtImagePull(err) {
 		return fmt.Errorf("update did not reach the Kubernetes step: %v", err)
 	}
 	if err := check(name+"-m-1", name+"-w-1"); err != nil {

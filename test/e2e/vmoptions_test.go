@@ -363,7 +363,7 @@ func TestStaticAddressesScaleOnStandIn(t *testing.T) {
 		opts.StringSliceOptions["node-pools"].Value = []string{"m=1:etcd+controlplane", workers}
 		start := time.Now()
 		out, err := p.Client.Update(ctx, info, opts)
-		if err == nil || !strings.Contains(err.Error(), "Failed to pull image") {
+		if !stoppedAtImagePull(err) {
 			t.Fatalf("update to %s did not reach the Kubernetes step: %v", workers, err)
 		}
 		if out != nil {
